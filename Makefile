@@ -1,0 +1,51 @@
+# kview: build the module (kernel build system) and the userspace (CMake).
+#
+#   make               module + userspace
+#   make test          install deps, build, host tests + guest tests (all variants)
+#   make demo          install deps, build, boot the guest and run the demo
+#   make style         checkpatch.pl on the module (if a kernel tree provides it)
+#   make check         module with W=1 and sparse (C=2)
+#
+# KDIR selects the kernel build tree; the default is the installed Debian
+# linux-headers matching the installed linux-image that the guest boots.
+
+KVER    ?= $(shell tests/vm/kver.sh 2>/dev/null)
+KDIR    ?= /lib/modules/$(KVER)/build
+BUILD   ?= build
+WERROR  ?= $(if $(CI),ON,OFF)
+JOBS    ?= $(shell nproc)
+
+.PHONY: all module userspace deps test demo style check clean
+
+all: module userspace
+
+module:
+	@test -d "$(KDIR)" || { echo "kernel build tree '$(KDIR)' not found: run 'make deps' or set KDIR=" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+userspace:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVIEW_WERROR=$(WERROR)
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	tests/vm/install-deps.sh
+
+test: deps
+	$(MAKE) all KDIR=$(KDIR)
+	ctest --test-dir $(BUILD) --output-on-failure
+
+demo: deps
+	$(MAKE) all KDIR=$(KDIR)
+	tests/vm/run-guest.sh --variant 4l -- tests/guest/demo.sh
+
+CHECKPATCH ?= $(firstword $(wildcard $(KDIR)/scripts/checkpatch.pl /usr/src/linux-headers-*/scripts/checkpatch.pl))
+style:
+	@if [ -z "$(CHECKPATCH)" ]; then echo "checkpatch.pl not found (set CHECKPATCH=/path/to/linux/scripts/checkpatch.pl)"; exit 1; fi
+	$(CHECKPATCH) --no-tree --strict --show-types --ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES -f kmod/*.c kmod/*.h include/uapi/linux/kview.h
+
+check:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 C=2 modules
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -rf $(BUILD)

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * kview: per-process kernel views -- the one ABI between the kview module
+ * and userspace (libkview, the kview CLI, tests).
+ *
+ * Device: /dev/kview (misc device). Every ioctl below is issued on an open
+ * file descriptor of that device. All state a descriptor creates (its view,
+ * the hooks in it) belongs to that descriptor: closing it tears everything
+ * down and restores the original kernel mapping of the target.
+ *
+ * Versioning: KVIEW_ABI_MAJOR changes on any incompatible change; userspace
+ * refuses a module whose major differs. KVIEW_ABI_MINOR grows when commands
+ * or fields are added; userspace may require a minimum minor. Command numbers
+ * are never reused. Argument structs that may grow start with a __u32 size
+ * field (sizeof the struct as userspace knows it): the module zero-fills a
+ * short struct and rejects a longer one with a non-zero unknown tail (E2BIG),
+ * as copy_struct_from_user() does. Reserved fields and unknown flag bits must
+ * be zero (EINVAL). See docs/abi.md for the changelog and per-command errnos.
+ *
+ * Common errnos: ENOTTY unknown command, EFAULT bad user pointer, EINVAL bad
+ * field, E2BIG struct too large with non-zero tail, EPERM missing privilege.
+ *
+ * KVIEW_IOC_GET_VERSION -- ABI and module version. Never fails on a valid
+ *   pointer. Needs no privilege.
+ *
+ * KVIEW_IOC_VIEW_CREATE -- create the view of this descriptor for process
+ *   @pid (threads share it). Needs CAP_SYS_ADMIN (or CAP_BPF + CAP_PERFMON)
+ *   and ptrace-attach rights over the target. Errnos: EBUSY this descriptor
+ *   already has a view; ESRCH no such process; EINVAL pid <= 0 or a kernel
+ *   thread (no mm); EPERM; EOPNOTSUPP unsupported platform (Xen PV, a 5-level
+ *   layout that shares the kernel's top-level entry with vmalloc, vmemmap or
+ *   the direct map); ENOMEM.
+ *
+ * KVIEW_IOC_HOOK_ADD -- plant a hook in the view. Kinds:
+ *   KVIEW_HOOK_KPROBE: @symbol + @offset, where offset 0 means the first
+ *     instruction after the function's fentry call (function entry).
+ *   KVIEW_HOOK_SYSCALL_ENTER: @symbol is a syscall name ("read").
+ *   Errnos: ENOENT unknown symbol; EINVAL bad kind/offset/not an instruction
+ *   boundary/address outside the kernel image text; EADDRNOTAVAIL address the
+ *   kernel refuses to probe (blacklisted, jump-label, static-call, BUG or
+ *   alternative site); EEXIST a hook already sits there in this view; ENOSPC
+ *   KVIEW_MAX_HOOKS reached; ENXIO no view yet; ESRCH the view has ended
+ *   (target exited or exec'd).
+ *
+ * KVIEW_IOC_VIEW_STATS -- counters of this descriptor's view, and up to
+ *   @hooks_cap struct kview_hook_stats written to @hooks_ptr. ENXIO no view.
+ *
+ * KVIEW_IOC_READ_TEXT -- copy @len (<= KVIEW_READ_TEXT_MAX) bytes of kernel
+ *   image text at @addr to @buf_ptr, read through the *caller's* page tables:
+ *   the traced process sees its hooks (0xcc), everybody else the original.
+ *   Needs CAP_SYS_ADMIN. EINVAL range outside kernel image text.
+ *
+ * KVIEW_IOC_GLOBAL_STATS -- module-wide accounting (live views, pages and
+ *   bytes held), used by tests to prove nothing leaks.
+ */
+#ifndef _UAPI_LINUX_KVIEW_H
+#define _UAPI_LINUX_KVIEW_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define KVIEW_ABI_MAJOR 1
+#define KVIEW_ABI_MINOR 0
+
+#define KVIEW_DEVICE_NAME "kview"
+#define KVIEW_DEVICE_PATH "/dev/kview"
+
+/* 0xB9: not claimed in Documentation/userspace-api/ioctl/ioctl-number.rst */
+#define KVIEW_IOC_MAGIC 0xB9
+
+#define KVIEW_VERSION_LEN 56
+#define KVIEW_SYMBOL_LEN 64
+#define KVIEW_MAX_HOOKS 64
+#define KVIEW_READ_TEXT_MAX 4096
+
+struct kview_version {
+	__u32 abi_major;
+	__u32 abi_minor;
+	char module_version[KVIEW_VERSION_LEN]; /* NUL-terminated */
+};
+
+/* struct kview_view_create.flags: none defined yet. */
+#define KVIEW_VIEW_FLAGS_ALL 0u
+
+struct kview_view_create {
+	__u32 size;	/* sizeof(struct kview_view_create) */
+	__u32 flags;	/* KVIEW_VIEW_* (must be 0 in ABI 1.0) */
+	__s32 pid;	/* target process (tgid or any of its threads) */
+	__u32 view_id;	/* out: module-wide id of the view */
+};
+
+enum kview_hook_kind {
+	KVIEW_HOOK_KPROBE = 1,
+	KVIEW_HOOK_SYSCALL_ENTER = 2,
+};
+
+struct kview_hook_add {
+	__u32 size;	/* sizeof(struct kview_hook_add) */
+	__u32 kind;	/* enum kview_hook_kind */
+	__u64 cookie;	/* opaque, reported back in stats */
+	__u32 offset;	/* KPROBE: bytes past the function's entry point */
+	__u32 hook_id;	/* out: index of the hook in this view */
+	__u64 addr;	/* out: kernel address where the hook sits */
+	char symbol[KVIEW_SYMBOL_LEN]; /* NUL-terminated */
+};
+
+/* struct kview_hook_stats.flags */
+#define KVIEW_HOOK_LOST (1u << 0) /* a kernel text write hit the hook */
+
+struct kview_hook_stats {
+	__u64 addr;
+	__u64 cookie;
+	__u64 hits;		/* handler entries from the traced mm's tasks */
+	__u64 other_hits;	/* entries from other contexts: interrupts,
+				 * lazy-TLB kernel threads on the traced CR3
+				 */
+	__u64 foreign_mm_hits;	/* entries from a task of another mm: must be 0 */
+	__u32 hook_id;
+	__u32 kind;
+	__u32 flags;		/* KVIEW_HOOK_* */
+	__u32 reserved;
+	char symbol[KVIEW_SYMBOL_LEN];
+};
+
+/* struct kview_view_stats.state */
+#define KVIEW_VIEW_LIVE 1	/* mapped into the target */
+#define KVIEW_VIEW_ENDED 2	/* target exited or exec'd; hooks removed */
+
+struct kview_view_stats {
+	__u32 size;		/* sizeof(struct kview_view_stats) */
+	__u32 view_id;		/* out */
+	__s32 pid;		/* out */
+	__u32 state;		/* out: KVIEW_VIEW_* */
+	__u64 text_pages;	/* out: private copies of 4 KiB text pages */
+	__u64 table_pages;	/* out: private page-table pages */
+	__u64 bytes;		/* out: memory held by the view */
+	__u64 hits;		/* out: sums over hooks */
+	__u64 other_hits;
+	__u64 foreign_mm_hits;
+	__u64 mirrored_writes;	/* out: shared text writes copied into the view */
+	__u32 nr_hooks;		/* out */
+	__u32 hooks_cap;	/* in: room at hooks_ptr, in entries */
+	__u64 hooks_ptr;	/* in: struct kview_hook_stats[hooks_cap] */
+};
+
+struct kview_read_text {
+	__u32 size;	/* sizeof(struct kview_read_text) */
+	__u32 len;	/* 1..KVIEW_READ_TEXT_MAX */
+	__u64 addr;	/* kernel text address */
+	__u64 buf_ptr;	/* user buffer of len bytes */
+};
+
+struct kview_global_stats {
+	__u32 size;		/* sizeof(struct kview_global_stats) */
+	__u32 live_views;	/* out */
+	__u64 views_created;	/* out: since load */
+	__u64 views_destroyed;	/* out: since load */
+	__u64 pages;		/* out: pages held by all views */
+	__u64 bytes;		/* out: bytes held by all views */
+};
+
+#define KVIEW_IOC_GET_VERSION _IOR(KVIEW_IOC_MAGIC, 0x00, struct kview_version)
+#define KVIEW_IOC_VIEW_CREATE _IOWR(KVIEW_IOC_MAGIC, 0x01, struct kview_view_create)
+#define KVIEW_IOC_HOOK_ADD _IOWR(KVIEW_IOC_MAGIC, 0x02, struct kview_hook_add)
+#define KVIEW_IOC_VIEW_STATS _IOWR(KVIEW_IOC_MAGIC, 0x03, struct kview_view_stats)
+#define KVIEW_IOC_READ_TEXT _IOW(KVIEW_IOC_MAGIC, 0x04, struct kview_read_text)
+#define KVIEW_IOC_GLOBAL_STATS _IOWR(KVIEW_IOC_MAGIC, 0x05, struct kview_global_stats)
+
+#endif /* _UAPI_LINUX_KVIEW_H */

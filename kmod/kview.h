@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kview internal interfaces. Files:
+ *   main.c    /dev/kview, ioctl dispatch, fd lifetime, accounting
+ *   view.c    private page tables and private copies of kernel text pages
+ *   hook.c    kprobe sites and the handler; int3 planted in private copies
+ *   mirror.c  coherence: every shared kernel text write copied into views
+ *   ksyms.c   kernel symbols the module needs but the kernel does not export
+ */
+#ifndef KVIEW_INTERNAL_H
+#define KVIEW_INTERNAL_H
+
+#include <linux/kprobes.h>
+#include <linux/list.h>
+#include <linux/mm_types.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/atomic.h>
+#include <linux/kview.h>
+
+#define KVIEW_INT3 0xcc
+
+/* ksyms.c */
+struct kview_ksyms {
+	unsigned long (*lookup_name)(const char *name);
+	struct mm_struct *init_mm;
+	struct mutex *text_mutex;
+	struct mm_struct **poking_mm;
+	unsigned long stext;
+	unsigned long etext;
+	unsigned long *max_pfn;
+	unsigned long (*ftrace_location)(unsigned long ip);
+	bool (*ptrace_may_access)(struct task_struct *task, unsigned int mode);
+	int (*set_memory_nonglobal)(unsigned long addr, int numpages);
+	int (*set_memory_global)(unsigned long addr, int numpages);
+};
+
+extern struct kview_ksyms kv_sym;
+int kview_ksyms_init(void);
+
+/* One private 4 KiB copy of a kernel text page. */
+struct kview_page {
+	struct list_head view_node;	/* in view->pages */
+	struct list_head mirror_node;	/* in the global mirror list */
+	struct kview_view *view;
+	unsigned long vaddr;		/* kernel text address of the page */
+	unsigned long pfn;		/* the shared page behind vaddr */
+	struct page *copy;		/* private copy */
+	unsigned int nr_hooks;
+};
+
+/* One private PTE table for a 2 MiB region that holds hooked pages. */
+struct kview_ptes {
+	struct list_head node;
+	unsigned long base;		/* 2 MiB aligned kernel address */
+	unsigned long *table;
+	bool region_ref;		/* holds a non-global ref on the region */
+};
+
+struct kview_hook {
+	struct list_head site_node;	/* in site->subs (RCU) */
+	struct kview_view *view;
+	struct kview_site *site;
+	struct kview_page *page;
+	u32 id;
+	u32 kind;
+	u64 cookie;
+	char symbol[KVIEW_SYMBOL_LEN];
+	bool lost;			/* a shared write overwrote our int3 */
+	atomic64_t hits;
+	atomic64_t other_hits;
+	atomic64_t foreign_mm_hits;
+};
+
+/* A kprobe at one kernel address, shared by every view hooking it. */
+struct kview_site {
+	struct list_head node;		/* in the global site list */
+	struct kprobe kp;
+	struct list_head subs;		/* struct kview_hook, RCU */
+	unsigned int refs;
+	atomic64_t unmatched;		/* int3 hits no view claimed */
+};
+
+struct kview_view {
+	struct mutex lock;
+	struct mm_struct *mm;		/* mmgrab'ed */
+	struct mmu_notifier mn;
+	bool mn_registered;
+	u32 id;
+	pid_t pid;
+	u32 state;			/* KVIEW_VIEW_LIVE / _ENDED */
+	bool installed;			/* private top entry written */
+	pgd_t *pgdp;			/* the target's top-level kernel entry */
+	pgd_t orig_pgd;
+	/* private upper tables: [0] top's child ... down to the PMD page */
+	unsigned long *upper[3];
+	int nr_upper;
+	struct list_head ptes;
+	struct list_head pages;
+	struct kview_hook *hooks[KVIEW_MAX_HOOKS];
+	u32 nr_hooks;
+	atomic64_t mirrored_writes;
+	u64 table_pages;
+	u64 text_pages;
+	struct list_head node;		/* in the global view list */
+};
+
+/* main.c: module-wide accounting of pages held by views */
+void kview_account_pages(long delta);
+
+/* view.c */
+int kview_view_build(struct kview_view *v, struct task_struct *task);
+int kview_view_map_page(struct kview_view *v, unsigned long addr,
+			struct kview_page **out);
+void kview_view_unmap(struct kview_view *v);
+void kview_view_free(struct kview_view *v);
+void kview_flush_all(void);
+
+/* hook.c */
+int kview_hook_add(struct kview_view *v, struct kview_hook_add *req);
+void kview_hooks_release(struct kview_view *v);
+
+/* mirror.c */
+int kview_mirror_init(void);
+void kview_mirror_exit(void);
+void kview_mirror_add(struct kview_page *p);
+void kview_mirror_del(struct kview_page *p);
+
+#endif /* KVIEW_INTERNAL_H */

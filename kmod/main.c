@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kview: per-process kernel views. /dev/kview, its ioctls (the ABI is
+ * include/uapi/linux/kview.h) and the lifetime of a view: a view belongs to
+ * the open file that created it and ends when that file is closed, when the
+ * target's mm goes away (exit, exec) or never outlives the module (open files
+ * pin it).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/pid.h>
+#include <linux/ptrace.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include "kview.h"
+
+#ifndef KVIEW_MODULE_VERSION
+#define KVIEW_MODULE_VERSION "unknown"
+#endif
+
+/* One open /dev/kview: at most one view. */
+struct kview_file {
+	struct mutex lock;
+	struct kview_view *view;
+};
+
+static DEFINE_MUTEX(views_lock);
+static LIST_HEAD(views);
+static u32 next_view_id;
+static atomic64_t pages_held = ATOMIC64_INIT(0);
+static atomic64_t views_created = ATOMIC64_INIT(0);
+static atomic64_t views_destroyed = ATOMIC64_INIT(0);
+
+void kview_account_pages(long delta)
+{
+	atomic64_add(delta, &pages_held);
+}
+
+static bool kview_capable(void)
+{
+	return capable(CAP_SYS_ADMIN) ||
+	       (capable(CAP_BPF) && capable(CAP_PERFMON));
+}
+
+/*
+ * Copy a size-prefixed struct from userspace: shorter structs are
+ * zero-extended, longer ones must have a zero tail (E2BIG otherwise).
+ */
+static int get_sized(void *dst, size_t ksize, void __user *arg)
+{
+	u32 usize;
+
+	if (get_user(usize, (u32 __user *)arg))
+		return -EFAULT;
+	if (usize < sizeof(u32))
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
+	return copy_struct_from_user(dst, ksize, arg, usize);
+}
+
+static int put_sized(void __user *arg, const void *src, size_t ksize)
+{
+	u32 usize;
+
+	if (get_user(usize, (u32 __user *)arg))
+		return -EFAULT;
+	return copy_to_user(arg, src, min_t(size_t, usize, ksize)) ? -EFAULT : 0;
+}
+
+/* The target's mm is going away (exit or exec): unmap the view now. */
+static void kview_mn_release(struct mmu_notifier *mn, struct mm_struct *mm)
+{
+	struct kview_view *v = container_of(mn, struct kview_view, mn);
+
+	mutex_lock(&v->lock);
+	kview_view_unmap(v);
+	v->state = KVIEW_VIEW_ENDED;
+	mutex_unlock(&v->lock);
+}
+
+static const struct mmu_notifier_ops kview_mn_ops = {
+	.release = kview_mn_release,
+};
+
+/* Teardown order: unmap + flush, detach hooks (kprobes), free pages, mm. */
+static void view_destroy(struct kview_view *v)
+{
+	u32 i;
+
+	if (v->mn_registered)
+		mmu_notifier_unregister(&v->mn, v->mm);
+	mutex_lock(&v->lock);
+	kview_view_unmap(v);
+	kview_hooks_release(v);
+	kview_view_free(v);
+	for (i = 0; i < v->nr_hooks; i++)
+		kfree(v->hooks[i]);
+	mutex_unlock(&v->lock);
+
+	mutex_lock(&views_lock);
+	list_del(&v->node);
+	mutex_unlock(&views_lock);
+	mmdrop(v->mm);
+	kfree(v);
+	atomic64_inc(&views_destroyed);
+}
+
+static int view_create(struct kview_file *f, struct kview_view_create *req)
+{
+	struct task_struct *task;
+	struct kview_view *v, *o;
+	struct mm_struct *mm;
+	int err;
+
+	if (req->flags & ~KVIEW_VIEW_FLAGS_ALL || req->pid <= 0)
+		return -EINVAL;
+	if (!kview_capable())
+		return -EPERM;
+	if (f->view)
+		return -EBUSY;
+
+	task = get_pid_task(find_vpid(req->pid), PIDTYPE_PID);
+	if (!task)
+		return -ESRCH;
+	err = -EINVAL;
+	if (task->flags & PF_KTHREAD)
+		goto out_task;
+	err = -EPERM;
+	if (!kv_sym.ptrace_may_access(task, PTRACE_MODE_ATTACH_REALCREDS))
+		goto out_task;
+	err = -ESRCH;
+	mm = get_task_mm(task);
+	if (!mm)
+		goto out_task;
+
+	err = -ENOMEM;
+	v = kzalloc(sizeof(*v), GFP_KERNEL);
+	if (!v)
+		goto out_mm;
+	mutex_init(&v->lock);
+	INIT_LIST_HEAD(&v->ptes);
+	INIT_LIST_HEAD(&v->pages);
+	INIT_LIST_HEAD(&v->node);
+	v->mm = mm;
+	mmgrab(mm);
+	v->pid = task_tgid_nr(task);
+	v->state = KVIEW_VIEW_LIVE;
+
+	mutex_lock(&views_lock);
+	list_for_each_entry(o, &views, node) {
+		if (o->mm == mm) {
+			mutex_unlock(&views_lock);
+			err = -EBUSY;	/* one view per process */
+			goto out_view;
+		}
+	}
+	v->id = ++next_view_id;
+	list_add(&v->node, &views);
+	mutex_unlock(&views_lock);
+	atomic64_inc(&views_created);
+
+	v->mn.ops = &kview_mn_ops;
+	err = mmu_notifier_register(&v->mn, mm);
+	if (err)
+		goto out_destroy;
+	v->mn_registered = true;
+
+	mutex_lock(&v->lock);
+	err = v->state == KVIEW_VIEW_LIVE ? kview_view_build(v, task) : -ESRCH;
+	mutex_unlock(&v->lock);
+	if (err)
+		goto out_destroy;
+
+	f->view = v;
+	req->view_id = v->id;
+	mmput(mm);
+	put_task_struct(task);
+	return 0;
+
+out_destroy:
+	view_destroy(v);
+	goto out_mm;
+out_view:
+	mmdrop(mm);
+	kfree(v);
+out_mm:
+	mmput(mm);
+out_task:
+	put_task_struct(task);
+	return err;
+}
+
+static void fill_view_stats(struct kview_view *v, struct kview_view_stats *st)
+{
+	u32 i;
+
+	st->view_id = v->id;
+	st->pid = v->pid;
+	st->state = v->state;
+	st->text_pages = v->text_pages;
+	st->table_pages = v->table_pages;
+	st->bytes = (v->text_pages + v->table_pages) * PAGE_SIZE + sizeof(*v) +
+		    v->nr_hooks * sizeof(struct kview_hook);
+	st->mirrored_writes = atomic64_read(&v->mirrored_writes);
+	st->nr_hooks = v->nr_hooks;
+	for (i = 0; i < v->nr_hooks; i++) {
+		st->hits += atomic64_read(&v->hooks[i]->hits);
+		st->other_hits += atomic64_read(&v->hooks[i]->other_hits);
+		st->foreign_mm_hits += atomic64_read(&v->hooks[i]->foreign_mm_hits);
+	}
+}
+
+static int view_stats(struct kview_view *v, struct kview_view_stats *st)
+{
+	struct kview_hook_stats __user *out = u64_to_user_ptr(st->hooks_ptr);
+	struct kview_hook_stats hs;
+	u32 i;
+
+	fill_view_stats(v, st);
+	for (i = 0; i < v->nr_hooks && i < st->hooks_cap; i++) {
+		struct kview_hook *h = v->hooks[i];
+
+		memset(&hs, 0, sizeof(hs));
+		hs.addr = (unsigned long)h->site->kp.addr;
+		hs.cookie = h->cookie;
+		hs.hits = atomic64_read(&h->hits);
+		hs.other_hits = atomic64_read(&h->other_hits);
+		hs.foreign_mm_hits = atomic64_read(&h->foreign_mm_hits);
+		hs.hook_id = h->id;
+		hs.kind = h->kind;
+		hs.flags = READ_ONCE(h->lost) ? KVIEW_HOOK_LOST : 0;
+		strscpy(hs.symbol, h->symbol, sizeof(hs.symbol));
+		if (copy_to_user(&out[i], &hs, sizeof(hs)))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/* Read kernel text through the caller's own page tables. */
+static int read_text(struct kview_read_text *req)
+{
+	void *buf;
+	int err = 0;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (!req->len || req->len > KVIEW_READ_TEXT_MAX ||
+	    req->addr < kv_sym.stext || req->addr >= kv_sym.etext ||
+	    req->len > kv_sym.etext - req->addr)
+		return -EINVAL;
+	buf = kmalloc(req->len, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	if (copy_from_kernel_nofault(buf, (void *)(unsigned long)req->addr, req->len))
+		err = -EIO;
+	else if (copy_to_user(u64_to_user_ptr(req->buf_ptr), buf, req->len))
+		err = -EFAULT;
+	kfree(buf);
+	return err;
+}
+
+static long global_stats(void __user *arg)
+{
+	struct kview_global_stats st;
+	int err = get_sized(&st, sizeof(st), arg);
+
+	if (err)
+		return err;
+	if (st.live_views || st.views_created || st.views_destroyed ||
+	    st.pages || st.bytes)
+		return -EINVAL;	/* output fields must be zero on input */
+	st.views_created = atomic64_read(&views_created);
+	st.views_destroyed = atomic64_read(&views_destroyed);
+	st.live_views = st.views_created - st.views_destroyed;
+	st.pages = atomic64_read(&pages_held);
+	st.bytes = st.pages * PAGE_SIZE;
+	return put_sized(arg, &st, sizeof(st));
+}
+
+static long kview_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
+{
+	struct kview_file *f = file->private_data;
+	void __user *arg = (void __user *)uarg;
+	union {
+		struct kview_view_create create;
+		struct kview_hook_add hook;
+		struct kview_view_stats stats;
+		struct kview_read_text text;
+	} u;
+	long err;
+
+	if (_IOC_TYPE(cmd) != KVIEW_IOC_MAGIC)
+		return -ENOTTY;
+
+	switch (_IOC_NR(cmd)) {
+	case _IOC_NR(KVIEW_IOC_GET_VERSION): {
+		struct kview_version ver = {
+			.abi_major = KVIEW_ABI_MAJOR,
+			.abi_minor = KVIEW_ABI_MINOR,
+		};
+
+		if (cmd != KVIEW_IOC_GET_VERSION)
+			return -ENOTTY;
+		strscpy(ver.module_version, KVIEW_MODULE_VERSION,
+			sizeof(ver.module_version));
+		return copy_to_user(arg, &ver, sizeof(ver)) ? -EFAULT : 0;
+	}
+	case _IOC_NR(KVIEW_IOC_VIEW_CREATE):
+		err = get_sized(&u.create, sizeof(u.create), arg);
+		if (err)
+			return err;
+		if (u.create.view_id)
+			return -EINVAL;
+		mutex_lock(&f->lock);
+		err = view_create(f, &u.create);
+		if (!err && put_sized(arg, &u.create, sizeof(u.create))) {
+			view_destroy(f->view);	/* nothing left behind */
+			f->view = NULL;
+			err = -EFAULT;
+		}
+		mutex_unlock(&f->lock);
+		return err;
+	case _IOC_NR(KVIEW_IOC_HOOK_ADD):
+		err = get_sized(&u.hook, sizeof(u.hook), arg);
+		if (err)
+			return err;
+		if (u.hook.hook_id || u.hook.addr ||
+		    strnlen(u.hook.symbol, KVIEW_SYMBOL_LEN) == KVIEW_SYMBOL_LEN)
+			return -EINVAL;
+		mutex_lock(&f->lock);
+		if (!f->view) {
+			err = -ENXIO;
+		} else {
+			mutex_lock(&f->view->lock);
+			err = f->view->state == KVIEW_VIEW_LIVE ?
+			      kview_hook_add(f->view, &u.hook) : -ESRCH;
+			mutex_unlock(&f->view->lock);
+		}
+		mutex_unlock(&f->lock);
+		if (!err)
+			err = put_sized(arg, &u.hook, sizeof(u.hook));
+		return err;
+	case _IOC_NR(KVIEW_IOC_VIEW_STATS):
+		err = get_sized(&u.stats, sizeof(u.stats), arg);
+		if (err)
+			return err;
+		mutex_lock(&f->lock);
+		if (!f->view) {
+			err = -ENXIO;
+		} else {
+			u64 ptr = u.stats.hooks_ptr;
+			u32 cap = u.stats.hooks_cap;
+
+			memset(&u.stats, 0, sizeof(u.stats));
+			u.stats.hooks_ptr = ptr;
+			u.stats.hooks_cap = cap;
+			mutex_lock(&f->view->lock);
+			err = view_stats(f->view, &u.stats);
+			mutex_unlock(&f->view->lock);
+		}
+		mutex_unlock(&f->lock);
+		if (!err)
+			err = put_sized(arg, &u.stats, sizeof(u.stats));
+		return err;
+	case _IOC_NR(KVIEW_IOC_READ_TEXT):
+		err = get_sized(&u.text, sizeof(u.text), arg);
+		return err ? err : read_text(&u.text);
+	case _IOC_NR(KVIEW_IOC_GLOBAL_STATS):
+		return global_stats(arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int kview_open(struct inode *inode, struct file *file)
+{
+	struct kview_file *f = kzalloc(sizeof(*f), GFP_KERNEL);
+
+	if (!f)
+		return -ENOMEM;
+	mutex_init(&f->lock);
+	file->private_data = f;
+	return 0;
+}
+
+static int kview_release(struct inode *inode, struct file *file)
+{
+	struct kview_file *f = file->private_data;
+
+	if (f->view)
+		view_destroy(f->view);
+	kfree(f);
+	return 0;
+}
+
+static const struct file_operations kview_fops = {
+	.owner = THIS_MODULE,
+	.open = kview_open,
+	.release = kview_release,
+	.unlocked_ioctl = kview_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice kview_dev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = KVIEW_DEVICE_NAME,
+	.fops = &kview_fops,
+	.mode = 0600,
+};
+
+static int __init kview_init(void)
+{
+	int err;
+
+	err = kview_ksyms_init();
+	if (err)
+		return err;
+	err = kview_mirror_init();
+	if (err)
+		return err;
+	err = misc_register(&kview_dev);
+	if (err)
+		goto err_mirror;
+	pr_info("loaded, version %s, ABI %d.%d, %d-level paging, PTI %s\n",
+		KVIEW_MODULE_VERSION, KVIEW_ABI_MAJOR, KVIEW_ABI_MINOR,
+		pgtable_l5_enabled() ? 5 : 4,
+		boot_cpu_has(X86_FEATURE_PTI) ? "on" : "off");
+	return 0;
+
+err_mirror:
+	kview_mirror_exit();
+	return err;
+}
+
+static void __exit kview_exit(void)
+{
+	misc_deregister(&kview_dev);
+	kview_mirror_exit();
+	pr_info("unloaded\n");
+}
+
+module_init(kview_init);
+module_exit(kview_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Per-process kernel views: hooks that fire for one process only");
+MODULE_VERSION(KVIEW_MODULE_VERSION);

@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Views: a private page-table path from the target mm's top-level kernel
+ * entry down to private copies of the kernel text pages that hold hooks.
+ *
+ *   mm->pgd[pgd_index(__START_KERNEL_map)]          written by kview_view_build
+ *     -> private copy of the P4D page                  (5-level paging only)
+ *     -> private copy of the PUD page
+ *     -> private copy of the kernel image's PMD page   (large leaves: G cleared)
+ *     -> private PTE table per hooked 2 MiB region     (all leaves: G cleared)
+ *     -> private copy of each hooked 4 KiB text page   (copy_text_page)
+ *
+ * Entries we do not replace keep pointing at the shared tables, so modules,
+ * fixmap, cpu_entry_area and espfix stay live. Invariants (docs/design.md):
+ * a private page equals its shared page byte for byte except at int3s of
+ * registered kprobes (mirror.c keeps it so); private leaves are never global;
+ * the shared mapping of a hooked region is made non-global while hooked, so
+ * a global TLB entry can't hide the traced process's copy from it.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/gfp.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/smp.h>
+#include <asm/cpufeature.h>
+#include <asm/pgtable.h>
+#include <asm/tlbflush.h>
+#include "kview.h"
+
+#define KVIEW_IMAGE_REGIONS PTRS_PER_PMD
+
+/* Shared 2 MiB regions we made non-global, with the number of users. */
+static DEFINE_MUTEX(region_lock);
+static unsigned int region_refs[KVIEW_IMAGE_REGIONS];
+
+static void flush_one_cpu(void *unused)
+{
+	__flush_tlb_all();
+}
+
+/* Drop TLB and paging-structure caches on every CPU, lazy ones included. */
+void kview_flush_all(void)
+{
+	on_each_cpu(flush_one_cpu, NULL, 1);
+}
+
+static unsigned long *table_of(unsigned long entry)
+{
+	return (unsigned long *)__va(entry & PTE_PFN_MASK);
+}
+
+static unsigned long with_table(unsigned long entry, void *table)
+{
+	return (entry & ~PTE_PFN_MASK) | __pa(table);
+}
+
+static void *alloc_table(struct kview_view *v)
+{
+	struct page *pg = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+
+	if (!pg)
+		return NULL;
+	v->table_pages++;
+	kview_account_pages(1);
+	return page_address(pg);
+}
+
+static void free_table(struct kview_view *v, void *table)
+{
+	free_page((unsigned long)table);
+	v->table_pages--;
+	kview_account_pages(-1);
+}
+
+static int upper_levels(void)
+{
+	return pgtable_l5_enabled() ? 3 : 2;	/* [P4D,] PUD, PMD */
+}
+
+/*
+ * Under 5-level paging KASLR may place the direct map, vmalloc or vmemmap
+ * under the kernel image's top-level entry. New entries there would land in
+ * the shared P4D page only, invisible through our copy, and
+ * sync_global_pgds() BUG()s on a top entry that differs from init_mm's.
+ */
+static bool l5_layout_conflict(void)
+{
+	unsigned long top = __START_KERNEL_map & PGDIR_MASK;
+	unsigned long pad = (unsigned long)CONFIG_RANDOMIZE_MEMORY_PHYSICAL_PADDING << 40;
+	unsigned long dm_bytes = (*kv_sym.max_pfn << PAGE_SHIFT) + pad;
+	unsigned long vmemmap_bytes = (dm_bytes >> PAGE_SHIFT) * sizeof(struct page);
+
+	if (!pgtable_l5_enabled())
+		return false;
+	return page_offset_base + dm_bytes - 1 >= top ||
+	       VMALLOC_END >= top ||
+	       vmemmap_base + vmemmap_bytes - 1 >= top;
+}
+
+int kview_view_build(struct kview_view *v, struct task_struct *task)
+{
+	unsigned long addr = __START_KERNEL_map;
+	pgd_t *kpgd = pgd_offset_pgd(kv_sym.init_mm->pgd, addr);
+	unsigned long idx[3] = { 0 };
+	unsigned long entry, top;
+	int i, n = upper_levels();
+
+	if (cpu_feature_enabled(X86_FEATURE_XENPV)) {
+		pr_info("refusing view: Xen PV page tables are hypervisor-managed\n");
+		return -EOPNOTSUPP;
+	}
+	if (l5_layout_conflict()) {
+		pr_info("refusing view: 5-level KASLR layout shares the kernel's top-level entry\n");
+		return -EOPNOTSUPP;
+	}
+
+	v->pgdp = pgd_offset_pgd(v->mm->pgd, addr);
+	v->orig_pgd = READ_ONCE(*v->pgdp);
+	if (pgd_val(v->orig_pgd) != pgd_val(READ_ONCE(*kpgd))) {
+		pr_warn("pid %d: top-level kernel entry differs from init_mm's\n", v->pid);
+		return -EBUSY;
+	}
+
+	if (n == 3)
+		idx[0] = p4d_index(addr);
+	idx[n - 2] = pud_index(addr);
+
+	entry = pgd_val(v->orig_pgd);
+	for (i = 0; i < n; i++) {
+		unsigned long *copy;
+
+		if (!(entry & _PAGE_PRESENT) || (entry & _PAGE_PSE))
+			return -EOPNOTSUPP;
+		copy = alloc_table(v);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, table_of(entry), PAGE_SIZE);
+		if (i == 0)
+			top = with_table(entry, copy);
+		else
+			v->upper[i - 1][idx[i - 1]] = with_table(entry, copy);
+		v->upper[i] = copy;
+		v->nr_upper = i + 1;
+		if (i < n - 1)
+			entry = table_of(entry)[idx[i]];
+	}
+	/* Large text leaves of the traced process are never global. */
+	for (i = 0; i < PTRS_PER_PMD; i++) {
+		unsigned long *pmd = &v->upper[n - 1][i];
+
+		if ((*pmd & _PAGE_PRESENT) && (*pmd & _PAGE_PSE))
+			*pmd &= ~_PAGE_GLOBAL;
+	}
+
+	set_pgd(v->pgdp, __pgd(top));
+	v->installed = true;
+	kview_flush_all();
+	return 0;
+}
+
+/* Restore the shared top-level entry. Idempotent; caller holds v->lock. */
+void kview_view_unmap(struct kview_view *v)
+{
+	if (!v->installed)
+		return;
+	set_pgd(v->pgdp, v->orig_pgd);
+	v->installed = false;
+	kview_flush_all();
+}
+
+static unsigned long *shared_pmd_entry(unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset_pgd(kv_sym.init_mm->pgd, addr);
+	p4d_t *p4d = p4d_offset(pgd, addr);
+	pud_t *pud = pud_offset(p4d, addr);
+
+	return (unsigned long *)pmd_offset(pud, addr);
+}
+
+static int region_nonglobal_get(unsigned long base)
+{
+	unsigned int i = pmd_index(base);
+	unsigned int level;
+	pte_t *pte;
+	int err = 0;
+
+	mutex_lock(&region_lock);
+	if (region_refs[i]++)
+		goto out;
+	pte = lookup_address(base, &level);
+	if (!pte || !(pte_flags(*pte) & _PAGE_GLOBAL))
+		goto out;	/* already non-global (e.g. PTI): nothing to undo */
+	if (boot_cpu_has(X86_FEATURE_PTI)) {
+		/* PTI with global kernel text also maps it in user tables. */
+		pr_info("refusing view: PTI with global kernel text is not supported\n");
+		err = -EOPNOTSUPP;
+	} else {
+		err = kv_sym.set_memory_nonglobal(base, PTRS_PER_PTE);
+	}
+	if (err) {
+		region_refs[i]--;
+		goto out;
+	}
+	region_refs[i] |= 1u << 31;	/* we changed it: restore at last put */
+out:
+	mutex_unlock(&region_lock);
+	return err;
+}
+
+static void region_nonglobal_put(unsigned long base)
+{
+	unsigned int i = pmd_index(base);
+
+	mutex_lock(&region_lock);
+	if (--region_refs[i] == 1u << 31) {
+		region_refs[i] = 0;
+		if (kv_sym.set_memory_global(base, PTRS_PER_PTE))
+			pr_warn("could not restore global text mapping at %lx\n", base);
+	}
+	mutex_unlock(&region_lock);
+}
+
+static struct kview_ptes *find_ptes(struct kview_view *v, unsigned long base)
+{
+	struct kview_ptes *t;
+
+	list_for_each_entry(t, &v->ptes, node)
+		if (t->base == base)
+			return t;
+	return NULL;
+}
+
+/* Give the 2 MiB region around @addr a private, non-global PTE table. */
+static struct kview_ptes *get_ptes(struct kview_view *v, unsigned long addr)
+{
+	unsigned long base = addr & PMD_MASK;
+	unsigned long *pmdp = &v->upper[v->nr_upper - 1][pmd_index(addr)];
+	unsigned long shared;
+	struct kview_ptes *t = find_ptes(v, base);
+	int i, err;
+
+	if (t)
+		return t;
+	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	if (!t)
+		return ERR_PTR(-ENOMEM);
+	t->base = base;
+	err = region_nonglobal_get(base);
+	if (err)
+		goto err_free;
+	t->region_ref = true;
+	t->table = alloc_table(v);
+	err = -ENOMEM;
+	if (!t->table)
+		goto err_region;
+
+	shared = READ_ONCE(*shared_pmd_entry(addr));
+	err = -EINVAL;
+	if (!(shared & _PAGE_PRESENT))
+		goto err_table;
+	if (shared & _PAGE_PSE) {
+		unsigned long pfn = pmd_pfn(__pmd(shared));
+		unsigned long flags = shared & ~(PTE_PFN_MASK | _PAGE_PSE | _PAGE_GLOBAL);
+
+		if (shared & _PAGE_PAT_LARGE)
+			flags = (flags & ~_PAGE_PAT_LARGE) | _PAGE_PAT;
+		for (i = 0; i < PTRS_PER_PTE; i++)
+			t->table[i] = ((pfn + i) << PAGE_SHIFT) | flags;
+		WRITE_ONCE(*pmdp, __pa(t->table) | _KERNPG_TABLE);
+	} else {
+		memcpy(t->table, table_of(shared), PAGE_SIZE);
+		for (i = 0; i < PTRS_PER_PTE; i++)
+			t->table[i] &= ~_PAGE_GLOBAL;
+		WRITE_ONCE(*pmdp, with_table(shared, t->table));
+	}
+	list_add(&t->node, &v->ptes);
+	return t;
+
+err_table:
+	free_table(v, t->table);
+err_region:
+	region_nonglobal_put(base);
+err_free:
+	kfree(t);
+	return ERR_PTR(err);
+}
+
+static struct kview_page *find_page(struct kview_view *v, unsigned long vaddr)
+{
+	struct kview_page *p;
+
+	list_for_each_entry(p, &v->pages, view_node)
+		if (p->vaddr == vaddr)
+			return p;
+	return NULL;
+}
+
+/*
+ * Copy one kernel text page and map the copy for the traced process only.
+ * Under text_mutex, so no shared write can slip between copy and mirroring.
+ */
+static int copy_text_page(struct kview_view *v, struct kview_ptes *t,
+			  struct kview_page *p)
+{
+	unsigned long *ptep = &t->table[pte_index(p->vaddr)];
+	unsigned long old;
+
+	p->copy = alloc_page(GFP_KERNEL_ACCOUNT);
+	if (!p->copy)
+		return -ENOMEM;
+	v->text_pages++;
+	kview_account_pages(1);
+
+	mutex_lock(kv_sym.text_mutex);
+	old = READ_ONCE(*ptep);
+	p->pfn = (old & PTE_PFN_MASK) >> PAGE_SHIFT;
+	memcpy(page_address(p->copy), pfn_to_kaddr(p->pfn), PAGE_SIZE);
+	WRITE_ONCE(*ptep, (old & ~PTE_PFN_MASK) |
+		   ((unsigned long)page_to_pfn(p->copy) << PAGE_SHIFT));
+	kview_mirror_add(p);
+	mutex_unlock(kv_sym.text_mutex);
+	return 0;
+}
+
+int kview_view_map_page(struct kview_view *v, unsigned long addr,
+			struct kview_page **out)
+{
+	unsigned long vaddr = addr & PAGE_MASK;
+	struct kview_page *p = find_page(v, vaddr);
+	struct kview_ptes *t;
+	int err;
+
+	if (p)
+		goto found;
+	t = get_ptes(v, addr);
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	p = kzalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+	p->view = v;
+	p->vaddr = vaddr;
+	INIT_LIST_HEAD(&p->mirror_node);
+	err = copy_text_page(v, t, p);
+	if (err) {
+		kfree(p);
+		return err;
+	}
+	list_add(&p->view_node, &v->pages);
+found:
+	*out = p;
+	return 0;
+}
+
+/* Free every private page and table. The view must be unmapped. */
+void kview_view_free(struct kview_view *v)
+{
+	struct kview_page *p, *pn;
+	struct kview_ptes *t, *tn;
+	int i;
+
+	WARN_ON_ONCE(v->installed);
+	list_for_each_entry_safe(p, pn, &v->pages, view_node) {
+		mutex_lock(kv_sym.text_mutex);
+		kview_mirror_del(p);
+		mutex_unlock(kv_sym.text_mutex);
+		__free_page(p->copy);
+		v->text_pages--;
+		kview_account_pages(-1);
+		list_del(&p->view_node);
+		kfree(p);
+	}
+	list_for_each_entry_safe(t, tn, &v->ptes, node) {
+		free_table(v, t->table);
+		if (t->region_ref)
+			region_nonglobal_put(t->base);
+		list_del(&t->node);
+		kfree(t);
+	}
+	for (i = v->nr_upper - 1; i >= 0; i--)
+		free_table(v, v->upper[i]);
+	v->nr_upper = 0;
+}
