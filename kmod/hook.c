@@ -31,24 +31,37 @@ static bool hit_in_task(void)
 	       !in_serving_softirq() && !(current->flags & PF_KTHREAD);
 }
 
+/* Count one hit of @h: from a task of the view, or another context on it. */
+static bool count_hit(struct kview_hook *h, bool task)
+{
+	struct kview_view *v = h->view;
+
+	if (task && current->mm && kview_view_has_mm(v, current->mm)) {
+		atomic64_inc(&h->hits);
+		return true;
+	}
+	if (current->active_mm && kview_view_has_mm(v, current->active_mm)) {
+		atomic64_inc(&h->other_hits);
+		return true;
+	}
+	return false;
+}
+
 /* Hit path: runs in int3 (NMI-like) context, IRQs off. */
 static int kview_pre_handler(struct kprobe *kp, struct pt_regs *regs)
 {
 	struct kview_site *s = container_of(kp, struct kview_site, kp);
-	struct mm_struct *active = current->active_mm;
 	bool task = hit_in_task();
 	struct kview_hook *h;
-	bool matched = false;
+	bool matched = false, want_return = false;
+	struct rethook_node *rn;
 
 	rcu_read_lock();
 	list_for_each_entry_rcu(h, &s->subs, site_node) {
-		struct mm_struct *mm = h->view->mm;
-
-		if (task && current->mm == mm) {
-			atomic64_inc(&h->hits);
-			matched = true;
-		} else if (active == mm) {
-			atomic64_inc(&h->other_hits);
+		if (kview_hook_is_return(h->kind)) {
+			if (kview_view_has_mm(h->view, current->active_mm))
+				want_return = matched = true;
+		} else if (count_hit(h, task)) {
 			matched = true;
 		}
 	}
@@ -60,7 +73,66 @@ static int kview_pre_handler(struct kprobe *kp, struct pt_regs *regs)
 	}
 	if (!matched)
 		atomic64_inc(&s->unmatched);
+	/* Return hooks sit at function entry: [sp] is the return address. */
+	if (want_return) {
+		rn = s->rh ? kv_sym.rethook_try_get(s->rh) : NULL;
+		if (rn) {
+			kv_sym.rethook_hook(rn, regs, false);
+		} else {
+			list_for_each_entry_rcu(h, &s->subs, site_node)
+				if (kview_hook_is_return(h->kind) &&
+				    kview_view_has_mm(h->view, current->active_mm))
+					atomic64_inc(&h->missed);
+		}
+	}
 	rcu_read_unlock();
+	return 0;
+}
+
+/* Runs when a function hooked at entry returns (rethook trampoline). */
+static void kview_return_handler(struct rethook_node *rn, void *data,
+				 struct pt_regs *regs)
+{
+	struct kview_site *s = data;
+	bool task = !in_nmi() && !in_hardirq() && !in_serving_softirq() &&
+		    !(current->flags & PF_KTHREAD);
+	struct kview_hook *h;
+
+	rcu_read_lock();
+	list_for_each_entry_rcu(h, &s->subs, site_node)
+		if (kview_hook_is_return(h->kind))
+			count_hit(h, task);
+	rcu_read_unlock();
+}
+
+/* Return instances per site: tasks of the view inside the function at once. */
+static unsigned int return_instances(void)
+{
+	return max(16u, 4 * num_possible_cpus());
+}
+
+/* Give @s its rethook on first use by a return hook. Caller holds site_lock. */
+static int site_enable_return(struct kview_site *s)
+{
+	struct rethook *rh;
+	unsigned int i;
+
+	if (s->rh)
+		return 0;
+	rh = kv_sym.rethook_alloc(s, kview_return_handler);
+	if (!rh)
+		return -ENOMEM;
+	for (i = 0; i < return_instances(); i++) {
+		/* freed by rethook_free() / the rethook core */
+		struct rethook_node *rn = kzalloc(sizeof(*rn), GFP_KERNEL);
+
+		if (!rn) {
+			kv_sym.rethook_free(rh);
+			return -ENOMEM;
+		}
+		kv_sym.rethook_add_node(rh, rn);
+	}
+	WRITE_ONCE(s->rh, rh);
 	return 0;
 }
 
@@ -136,6 +208,15 @@ static void site_put(struct kview_site *s)
 	list_del(&s->node);
 	mutex_unlock(&site_lock);
 	unregister_kprobe(&s->kp);	/* waits for running handlers */
+	if (s->rh) {
+		/*
+		 * Returns still pending run no handler from now on; their
+		 * nodes are freed by the rethook core when they come back.
+		 * The grace period covers handlers already running.
+		 */
+		kv_sym.rethook_free(s->rh);
+		synchronize_rcu();
+	}
 	kfree(s);
 }
 
@@ -148,7 +229,10 @@ static int hook_address(const struct kview_hook_add *req, unsigned long *addr)
 
 	if (!req->symbol[0])
 		return -EINVAL;
-	if (req->kind == KVIEW_HOOK_SYSCALL_ENTER) {
+	if (kview_hook_is_return(req->kind) && req->offset)
+		return -EINVAL;	/* a return hook catches the entry */
+	if (req->kind == KVIEW_HOOK_SYSCALL_ENTER ||
+	    req->kind == KVIEW_HOOK_SYSCALL_EXIT) {
 		if (req->offset)
 			return -EINVAL;
 		n = snprintf(name, sizeof(name), "__x64_sys_%s", req->symbol);
@@ -191,13 +275,16 @@ int kview_hook_add(struct kview_view *v, struct kview_hook_add *req)
 	u32 i;
 	int err;
 
-	if (req->kind != KVIEW_HOOK_KPROBE && req->kind != KVIEW_HOOK_SYSCALL_ENTER)
+	if (req->kind < KVIEW_HOOK_KPROBE || req->kind > KVIEW_HOOK_SYSCALL_EXIT)
 		return -EINVAL;
 	err = hook_address(req, &addr);
 	if (err)
 		return err;
+	/* One entry hook and one return hook per address and view. */
 	for (i = 0; i < v->nr_hooks; i++)
-		if ((unsigned long)v->hooks[i]->site->kp.addr == addr)
+		if ((unsigned long)v->hooks[i]->site->kp.addr == addr &&
+		    kview_hook_is_return(v->hooks[i]->kind) ==
+		    kview_hook_is_return(req->kind))
 			return -EEXIST;
 	if (v->nr_hooks >= KVIEW_MAX_HOOKS)
 		return -ENOSPC;
@@ -221,8 +308,12 @@ int kview_hook_add(struct kview_view *v, struct kview_hook_add *req)
 		goto err_site;
 
 	mutex_lock(&site_lock);
-	list_add_rcu(&h->site_node, &h->site->subs);
+	err = kview_hook_is_return(h->kind) ? site_enable_return(h->site) : 0;
+	if (!err)
+		list_add_rcu(&h->site_node, &h->site->subs);
 	mutex_unlock(&site_lock);
+	if (err)
+		goto err_site;
 	plant_int3(v, h);
 
 	req->hook_id = h->id;

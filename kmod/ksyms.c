@@ -59,5 +59,10 @@ int kview_ksyms_init(void)
 	RESOLVE(ptrace_may_access, "ptrace_may_access");
 	RESOLVE(set_memory_nonglobal, "set_memory_nonglobal");
 	RESOLVE(set_memory_global, "set_memory_global");
+	RESOLVE(rethook_alloc, "rethook_alloc");
+	RESOLVE(rethook_free, "rethook_free");
+	RESOLVE(rethook_add_node, "rethook_add_node");
+	RESOLVE(rethook_try_get, "rethook_try_get");
+	RESOLVE(rethook_hook, "rethook_hook");
 	return 0;
 }

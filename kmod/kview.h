@@ -13,8 +13,9 @@
 #include <linux/kprobes.h>
 #include <linux/list.h>
 #include <linux/mm_types.h>
-#include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
+#include <linux/rethook.h>
+#include <linux/spinlock.h>
 #include <linux/atomic.h>
 #include <linux/kview.h>
 
@@ -33,6 +34,13 @@ struct kview_ksyms {
 	bool (*ptrace_may_access)(struct task_struct *task, unsigned int mode);
 	int (*set_memory_nonglobal)(unsigned long addr, int numpages);
 	int (*set_memory_global)(unsigned long addr, int numpages);
+	/* kernel/trace/rethook.c: return hooks (what kretprobes use) */
+	struct rethook *(*rethook_alloc)(void *data, rethook_handler_t handler);
+	void (*rethook_free)(struct rethook *rh);
+	void (*rethook_add_node)(struct rethook *rh, struct rethook_node *node);
+	struct rethook_node *(*rethook_try_get)(struct rethook *rh);
+	void (*rethook_hook)(struct rethook_node *node, struct pt_regs *regs,
+			     bool mcount);
 };
 
 extern struct kview_ksyms kv_sym;
@@ -70,7 +78,13 @@ struct kview_hook {
 	atomic64_t hits;
 	atomic64_t other_hits;
 	atomic64_t foreign_mm_hits;
+	atomic64_t missed;		/* return hooks: no free rethook node */
 };
+
+static inline bool kview_hook_is_return(u32 kind)
+{
+	return kind == KVIEW_HOOK_KRETPROBE || kind == KVIEW_HOOK_SYSCALL_EXIT;
+}
 
 /* A kprobe at one kernel address, shared by every view hooking it. */
 struct kview_site {
@@ -78,20 +92,29 @@ struct kview_site {
 	struct kprobe kp;
 	struct list_head subs;		/* struct kview_hook, RCU */
 	unsigned int refs;
+	struct rethook *rh;		/* return hooks at this site, or NULL */
 	atomic64_t unmatched;		/* int3 hits no view claimed */
 };
 
 struct kview_view {
-	struct mutex lock;
-	struct mm_struct *mm;		/* mmgrab'ed */
-	struct mmu_notifier mn;
-	bool mn_registered;
+	struct mutex lock;		/* hooks, pages, tables */
+	spinlock_t mms_lock;		/* mms[] writers, installed, dying */
 	u32 id;
-	pid_t pid;
-	u32 state;			/* KVIEW_VIEW_LIVE / _ENDED */
+	pid_t pid;			/* target tgid (init pid namespace) */
+	u32 flags;			/* KVIEW_VIEW_* */
 	bool installed;			/* private top entry written */
-	pgd_t *pgdp;			/* the target's top-level kernel entry */
-	pgd_t orig_pgd;
+	bool dying;			/* no more address spaces may join */
+	pgd_t orig_pgd;			/* the shared top-level kernel entry */
+	pgd_t top;			/* the private one */
+	/*
+	 * Address spaces that see the view, mmgrab'ed so their top-level
+	 * table outlives them until we restore it. Append-only while the view
+	 * lives; readers (the hook handler) load nr_mms with acquire.
+	 */
+	struct mm_struct *mms[KVIEW_VIEW_MAX_MMS];
+	pid_t tgids[KVIEW_VIEW_MAX_MMS];
+	u32 nr_mms;
+	atomic64_t unfollowed;		/* forks/execs not joined: view full */
 	/* private upper tables: [0] top's child ... down to the PMD page */
 	unsigned long *upper[3];
 	int nr_upper;
@@ -102,14 +125,17 @@ struct kview_view {
 	atomic64_t mirrored_writes;
 	u64 table_pages;
 	u64 text_pages;
-	struct list_head node;		/* in the global view list */
+	struct list_head node;		/* in the global view list (RCU) */
 };
 
 /* main.c: module-wide accounting of pages held by views */
 void kview_account_pages(long delta);
 
 /* view.c */
-int kview_view_build(struct kview_view *v, struct task_struct *task);
+int kview_view_build(struct kview_view *v);
+bool kview_view_attach(struct kview_view *v, struct mm_struct *mm, pid_t tgid);
+bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm);
+bool kview_view_live(struct kview_view *v);
 int kview_view_map_page(struct kview_view *v, unsigned long addr,
 			struct kview_page **out);
 void kview_view_unmap(struct kview_view *v);

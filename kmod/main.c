@@ -2,9 +2,11 @@
 /*
  * kview: per-process kernel views. /dev/kview, its ioctls (the ABI is
  * include/uapi/linux/kview.h) and the lifetime of a view: a view belongs to
- * the open file that created it and ends when that file is closed, when the
- * target's mm goes away (exit, exec) or never outlives the module (open files
- * pin it).
+ * the open file that created it and is torn down when that file is closed;
+ * open files pin the module. When every address space in the view has
+ * exited (or exec'd, without KVIEW_VIEW_EXEC_REAPPLY) the view is "ended":
+ * still mapped into the dead mms, which we keep allocated (mmgrab) until the
+ * file is closed, but no task can run it any more.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -16,8 +18,11 @@
 #include <linux/ptrace.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
+#include <linux/binfmts.h>
 #include <linux/slab.h>
+#include <linux/tracepoint.h>
 #include <linux/uaccess.h>
+#include <asm/tlbflush.h>
 #include "kview.h"
 
 #ifndef KVIEW_MODULE_VERSION
@@ -74,28 +79,119 @@ static int put_sized(void __user *arg, const void *src, size_t ksize)
 	return copy_to_user(arg, src, min_t(size_t, usize, ksize)) ? -EFAULT : 0;
 }
 
-/* The target's mm is going away (exit or exec): unmap the view now. */
-static void kview_mn_release(struct mmu_notifier *mn, struct mm_struct *mm)
-{
-	struct kview_view *v = container_of(mn, struct kview_view, mn);
+/*
+ * fork/exec following: probes on the sched_process_fork/exec tracepoints,
+ * registered only while some view asks for it (they run for every fork and
+ * exec in the system, a list walk each; documented in docs/design.md).
+ */
+static struct tracepoint *tp_fork, *tp_exec;
+static DEFINE_MUTEX(follow_lock);
+static unsigned int follow_users;
 
-	mutex_lock(&v->lock);
-	kview_view_unmap(v);
-	v->state = KVIEW_VIEW_ENDED;
-	mutex_unlock(&v->lock);
+static void kview_on_fork(void *data, struct task_struct *parent,
+			  struct task_struct *child)
+{
+	struct mm_struct *mm = child->mm;
+	struct kview_view *v;
+
+	if (!mm || mm == parent->mm)
+		return;		/* kernel thread, thread or vfork: nothing new */
+	rcu_read_lock();
+	list_for_each_entry_rcu(v, &views, node) {
+		if ((v->flags & KVIEW_VIEW_FOLLOW_FORK) &&
+		    kview_view_has_mm(v, parent->mm)) {
+			/* the child has not run yet: no TLB holds its old view */
+			kview_view_attach(v, mm, task_tgid_nr(child));
+			break;
+		}
+	}
+	rcu_read_unlock();
 }
 
-static const struct mmu_notifier_ops kview_mn_ops = {
-	.release = kview_mn_release,
-};
+static void kview_on_exec(void *data, struct task_struct *p, pid_t old_pid,
+			  struct linux_binprm *bprm)
+{
+	struct kview_view *v;
+	u32 i, n;
 
-/* Teardown order: unmap + flush, detach hooks (kprobes), free pages, mm. */
+	if (bprm->secureexec)
+		return;		/* never follow into a privilege change */
+	rcu_read_lock();
+	list_for_each_entry_rcu(v, &views, node) {
+		if (!(v->flags & KVIEW_VIEW_EXEC_REAPPLY))
+			continue;
+		n = smp_load_acquire(&v->nr_mms);
+		for (i = 0; i < n && v->tgids[i] != p->tgid; i++)
+			;
+		if (i == n)
+			continue;
+		/* current runs the new mm on this CPU only, preemption is off */
+		if (kview_view_attach(v, p->mm, p->tgid))
+			__flush_tlb_all();
+		break;
+	}
+	rcu_read_unlock();
+}
+
+static void find_tracepoint(struct tracepoint *tp, void *unused)
+{
+	if (!strcmp(tp->name, "sched_process_fork"))
+		tp_fork = tp;
+	else if (!strcmp(tp->name, "sched_process_exec"))
+		tp_exec = tp;
+}
+
+static int follow_get(void)
+{
+	int err = 0;
+
+	mutex_lock(&follow_lock);
+	if (follow_users++)
+		goto out;
+	err = -EOPNOTSUPP;
+	if (!tp_fork || !tp_exec)
+		goto fail;
+	err = tracepoint_probe_register(tp_fork, kview_on_fork, NULL);
+	if (err)
+		goto fail;
+	err = tracepoint_probe_register(tp_exec, kview_on_exec, NULL);
+	if (!err)
+		goto out;
+	tracepoint_probe_unregister(tp_fork, kview_on_fork, NULL);
+fail:
+	follow_users--;
+out:
+	mutex_unlock(&follow_lock);
+	return err;
+}
+
+static void follow_put(void)
+{
+	mutex_lock(&follow_lock);
+	if (!--follow_users) {
+		tracepoint_probe_unregister(tp_exec, kview_on_exec, NULL);
+		tracepoint_probe_unregister(tp_fork, kview_on_fork, NULL);
+		tracepoint_synchronize_unregister();
+	}
+	mutex_unlock(&follow_lock);
+}
+
+/*
+ * Teardown order: leave the view list (no probe attaches more address
+ * spaces after the grace period), restore every top-level entry + flush,
+ * detach hooks (kprobes, rethooks), free pages and tables, drop the mms.
+ */
 static void view_destroy(struct kview_view *v)
 {
 	u32 i;
 
-	if (v->mn_registered)
-		mmu_notifier_unregister(&v->mn, v->mm);
+	mutex_lock(&views_lock);
+	list_del_rcu(&v->node);
+	mutex_unlock(&views_lock);
+	synchronize_rcu();
+	if (v->flags & KVIEW_VIEW_FLAGS_ALL)
+		follow_put();
+
 	mutex_lock(&v->lock);
 	kview_view_unmap(v);
 	kview_hooks_release(v);
@@ -104,10 +200,8 @@ static void view_destroy(struct kview_view *v)
 		kfree(v->hooks[i]);
 	mutex_unlock(&v->lock);
 
-	mutex_lock(&views_lock);
-	list_del(&v->node);
-	mutex_unlock(&views_lock);
-	mmdrop(v->mm);
+	for (i = 0; i < v->nr_mms; i++)
+		mmdrop(v->mms[i]);
 	kfree(v);
 	atomic64_inc(&views_destroyed);
 }
@@ -145,38 +239,41 @@ static int view_create(struct kview_file *f, struct kview_view_create *req)
 	if (!v)
 		goto out_mm;
 	mutex_init(&v->lock);
+	spin_lock_init(&v->mms_lock);
 	INIT_LIST_HEAD(&v->ptes);
 	INIT_LIST_HEAD(&v->pages);
-	INIT_LIST_HEAD(&v->node);
-	v->mm = mm;
-	mmgrab(mm);
+	v->flags = req->flags;
 	v->pid = task_tgid_nr(task);
-	v->state = KVIEW_VIEW_LIVE;
+	mmgrab(mm);
+	v->mms[0] = mm;
+	v->tgids[0] = v->pid;
+	v->nr_mms = 1;
 
+	if (v->flags) {
+		err = follow_get();
+		if (err)
+			goto out_view;
+	}
 	mutex_lock(&views_lock);
 	list_for_each_entry(o, &views, node) {
-		if (o->mm == mm) {
+		if (kview_view_has_mm(o, mm)) {
 			mutex_unlock(&views_lock);
 			err = -EBUSY;	/* one view per process */
-			goto out_view;
+			goto out_follow;
 		}
 	}
 	v->id = ++next_view_id;
-	list_add(&v->node, &views);
+	list_add_rcu(&v->node, &views);
 	mutex_unlock(&views_lock);
 	atomic64_inc(&views_created);
 
-	v->mn.ops = &kview_mn_ops;
-	err = mmu_notifier_register(&v->mn, mm);
-	if (err)
-		goto out_destroy;
-	v->mn_registered = true;
-
 	mutex_lock(&v->lock);
-	err = v->state == KVIEW_VIEW_LIVE ? kview_view_build(v, task) : -ESRCH;
+	err = kview_view_build(v);
 	mutex_unlock(&v->lock);
-	if (err)
-		goto out_destroy;
+	if (err) {
+		view_destroy(v);
+		goto out_mm;
+	}
 
 	f->view = v;
 	req->view_id = v->id;
@@ -184,9 +281,9 @@ static int view_create(struct kview_file *f, struct kview_view_create *req)
 	put_task_struct(task);
 	return 0;
 
-out_destroy:
-	view_destroy(v);
-	goto out_mm;
+out_follow:
+	if (v->flags)
+		follow_put();
 out_view:
 	mmdrop(mm);
 	kfree(v);
@@ -203,7 +300,10 @@ static void fill_view_stats(struct kview_view *v, struct kview_view_stats *st)
 
 	st->view_id = v->id;
 	st->pid = v->pid;
-	st->state = v->state;
+	st->state = kview_view_live(v) ? KVIEW_VIEW_LIVE : KVIEW_VIEW_ENDED;
+	st->flags = v->flags;
+	st->nr_mms = smp_load_acquire(&v->nr_mms);
+	st->unfollowed = atomic64_read(&v->unfollowed);
 	st->text_pages = v->text_pages;
 	st->table_pages = v->table_pages;
 	st->bytes = (v->text_pages + v->table_pages) * PAGE_SIZE + sizeof(*v) +
@@ -233,6 +333,7 @@ static int view_stats(struct kview_view *v, struct kview_view_stats *st)
 		hs.hits = atomic64_read(&h->hits);
 		hs.other_hits = atomic64_read(&h->other_hits);
 		hs.foreign_mm_hits = atomic64_read(&h->foreign_mm_hits);
+		hs.missed = atomic64_read(&h->missed);
 		hs.hook_id = h->id;
 		hs.kind = h->kind;
 		hs.flags = READ_ONCE(h->lost) ? KVIEW_HOOK_LOST : 0;
@@ -339,7 +440,7 @@ static long kview_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 			err = -ENXIO;
 		} else {
 			mutex_lock(&f->view->lock);
-			err = f->view->state == KVIEW_VIEW_LIVE ?
+			err = kview_view_live(f->view) ?
 			      kview_hook_add(f->view, &u.hook) : -ESRCH;
 			mutex_unlock(&f->view->lock);
 		}
@@ -423,6 +524,7 @@ static int __init kview_init(void)
 	err = kview_ksyms_init();
 	if (err)
 		return err;
+	for_each_kernel_tracepoint(find_tracepoint, NULL);
 	err = kview_mirror_init();
 	if (err)
 		return err;

@@ -10,9 +10,9 @@
  * physical page being written; we copy the same bytes into every private
  * copy of that page, synchronously, before the shared write completes.
  *
- * If a write covers one of our int3 addresses, the kernel's byte wins (byte
- * identity is what keeps the writers' checks happy) and the hook is marked
- * lost in stats.
+ * If a write covers one of our int3 addresses with anything but the
+ * original opcode or an int3, the kernel's byte wins (byte identity is what
+ * keeps the writers' checks happy) and the hook is marked lost in stats.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -48,6 +48,13 @@ static unsigned long poking_pfn(unsigned long addr)
 	return pte_pfn(*pte);
 }
 
+/*
+ * A write over one of our int3s: the kprobe core restoring the original
+ * opcode (someone's kprobe at the same address disarmed) or arming its own
+ * int3 leaves the address in the state our int3 sits on, so the hook stays.
+ * Any other byte (an optprobe jump, a new instruction) wins and the hook is
+ * lost until the original opcode comes back.
+ */
 static void mirror_page(struct kview_page *p, unsigned int off,
 			const u8 *src, size_t len)
 {
@@ -61,9 +68,11 @@ static void mirror_page(struct kview_page *p, unsigned int off,
 		struct kview_hook *h = v->hooks[i];
 		unsigned int o = offset_in_page(h->site->kp.addr);
 
-		if (h->page == p && o >= off && o < off + len &&
-		    dst[o] != KVIEW_INT3)
-			WRITE_ONCE(h->lost, true);
+		if (h->page != p || o < off || o >= off + len)
+			continue;
+		if (dst[o] == h->site->kp.opcode)
+			dst[o] = KVIEW_INT3;
+		WRITE_ONCE(h->lost, dst[o] != KVIEW_INT3);
 	}
 }
 

@@ -98,12 +98,30 @@ static bool l5_layout_conflict(void)
 	       vmemmap_base + vmemmap_bytes - 1 >= top;
 }
 
-int kview_view_build(struct kview_view *v, struct task_struct *task)
+static pgd_t *kernel_top_entry(struct mm_struct *mm)
+{
+	return pgd_offset_pgd(mm->pgd, __START_KERNEL_map);
+}
+
+/*
+ * The image's PMD page must hold nothing but the image: with KASLR
+ * (KERNEL_IMAGE_SIZE = 1 GiB) modules start in the next PUD entry. Were
+ * modules to share it, PTE tables the kernel adds later for them would land
+ * in the shared PMD page only and be missing from our copy.
+ */
+static bool image_pmd_shared(void)
+{
+	return MODULES_VADDR < (__START_KERNEL_map & PUD_MASK) + PUD_SIZE;
+}
+
+/* Build the private tables and map them into v->mms[0], the target. */
+int kview_view_build(struct kview_view *v)
 {
 	unsigned long addr = __START_KERNEL_map;
 	pgd_t *kpgd = pgd_offset_pgd(kv_sym.init_mm->pgd, addr);
+	pgd_t *pgdp = kernel_top_entry(v->mms[0]);
 	unsigned long idx[3] = { 0 };
-	unsigned long entry, top;
+	unsigned long entry, top = 0;
 	int i, n = upper_levels();
 
 	if (cpu_feature_enabled(X86_FEATURE_XENPV)) {
@@ -114,9 +132,12 @@ int kview_view_build(struct kview_view *v, struct task_struct *task)
 		pr_info("refusing view: 5-level KASLR layout shares the kernel's top-level entry\n");
 		return -EOPNOTSUPP;
 	}
+	if (image_pmd_shared()) {
+		pr_info("refusing view: modules share the kernel image's PMD page (no KASLR)\n");
+		return -EOPNOTSUPP;
+	}
 
-	v->pgdp = pgd_offset_pgd(v->mm->pgd, addr);
-	v->orig_pgd = READ_ONCE(*v->pgdp);
+	v->orig_pgd = READ_ONCE(*pgdp);
 	if (pgd_val(v->orig_pgd) != pgd_val(READ_ONCE(*kpgd))) {
 		pr_warn("pid %d: top-level kernel entry differs from init_mm's\n", v->pid);
 		return -EBUSY;
@@ -153,19 +174,88 @@ int kview_view_build(struct kview_view *v, struct task_struct *task)
 			*pmd &= ~_PAGE_GLOBAL;
 	}
 
-	set_pgd(v->pgdp, __pgd(top));
+	v->top = __pgd(top);
+	spin_lock(&v->mms_lock);
+	set_pgd(pgdp, v->top);
 	v->installed = true;
+	spin_unlock(&v->mms_lock);
 	kview_flush_all();
 	return 0;
 }
 
-/* Restore the shared top-level entry. Idempotent; caller holds v->lock. */
+/*
+ * Let one more address space see the view (a forked child before it first
+ * runs, or the target's new image right after exec). Callable from atomic
+ * context: writes one top-level entry, allocates nothing. The caller flushes
+ * if @mm may already be loaded on a CPU.
+ */
+bool kview_view_attach(struct kview_view *v, struct mm_struct *mm, pid_t tgid)
+{
+	pgd_t *pgdp = kernel_top_entry(mm);
+	bool ok = false;
+
+	spin_lock(&v->mms_lock);
+	if (!v->installed || v->dying)
+		goto out;
+	if (v->nr_mms == KVIEW_VIEW_MAX_MMS ||
+	    pgd_val(READ_ONCE(*pgdp)) != pgd_val(v->orig_pgd)) {
+		atomic64_inc(&v->unfollowed);
+		goto out;
+	}
+	mmgrab(mm);
+	v->mms[v->nr_mms] = mm;
+	v->tgids[v->nr_mms] = tgid;
+	smp_store_release(&v->nr_mms, v->nr_mms + 1);
+	set_pgd(pgdp, v->top);
+	ok = true;
+out:
+	spin_unlock(&v->mms_lock);
+	return ok;
+}
+
+/* Lockless: safe in the hook handler (mms[] is append-only). */
+bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm)
+{
+	u32 i, n = smp_load_acquire(&v->nr_mms);
+
+	for (i = 0; i < n; i++)
+		if (v->mms[i] == mm)
+			return true;
+	return false;
+}
+
+/* Live while mapped and some address space in it still has users. */
+bool kview_view_live(struct kview_view *v)
+{
+	u32 i, n = smp_load_acquire(&v->nr_mms);
+
+	if (!READ_ONCE(v->installed))
+		return false;
+	for (i = 0; i < n; i++)
+		if (atomic_read(&v->mms[i]->mm_users))
+			return true;
+	return false;
+}
+
+/* Restore the shared top-level entry everywhere. Idempotent. */
 void kview_view_unmap(struct kview_view *v)
 {
-	if (!v->installed)
+	u32 i;
+
+	spin_lock(&v->mms_lock);
+	v->dying = true;
+	if (!v->installed) {
+		spin_unlock(&v->mms_lock);
 		return;
-	set_pgd(v->pgdp, v->orig_pgd);
+	}
+	for (i = 0; i < v->nr_mms; i++) {
+		pgd_t *pgdp = kernel_top_entry(v->mms[i]);
+
+		if (pgd_val(READ_ONCE(*pgdp)) == pgd_val(v->top))
+			set_pgd(pgdp, v->orig_pgd);
+	}
 	v->installed = false;
+	spin_unlock(&v->mms_lock);
 	kview_flush_all();
 }
 

@@ -27,7 +27,7 @@
  *   @pid (threads share it). Needs CAP_SYS_ADMIN (or CAP_BPF + CAP_PERFMON)
  *   and ptrace-attach rights over the target. Errnos: EBUSY this descriptor
  *   already has a view; ESRCH no such process; EINVAL pid <= 0 or a kernel
- *   thread (no mm); EPERM; EOPNOTSUPP unsupported platform (Xen PV, a 5-level
+ *   thread (no mm) or unknown flag; EPERM; EOPNOTSUPP unsupported platform (Xen PV, a 5-level
  *   layout that shares the kernel's top-level entry with vmalloc, vmemmap or
  *   the direct map); ENOMEM.
  *
@@ -35,6 +35,10 @@
  *   KVIEW_HOOK_KPROBE: @symbol + @offset, where offset 0 means the first
  *     instruction after the function's fentry call (function entry).
  *   KVIEW_HOOK_SYSCALL_ENTER: @symbol is a syscall name ("read").
+ *   KVIEW_HOOK_KRETPROBE: return of function @symbol (@offset must be 0);
+ *     the entry is caught by a private int3, the return by the kernel's
+ *     rethook trampoline for the traced tasks only.
+ *   KVIEW_HOOK_SYSCALL_EXIT: return of syscall @symbol.
  *   Errnos: ENOENT unknown symbol; EINVAL bad kind/offset/not an instruction
  *   boundary/address outside the kernel image text; EADDRNOTAVAIL address the
  *   kernel refuses to probe (blacklisted, jump-label, static-call, BUG or
@@ -43,7 +47,8 @@
  *   (target exited or exec'd).
  *
  * KVIEW_IOC_VIEW_STATS -- counters of this descriptor's view, and up to
- *   @hooks_cap struct kview_hook_stats written to @hooks_ptr. ENXIO no view.
+ *   @hooks_cap struct kview_hook_stats written to @hooks_ptr. ENXIO no view;
+ *   EFAULT bad @hooks_ptr.
  *
  * KVIEW_IOC_READ_TEXT -- copy @len (<= KVIEW_READ_TEXT_MAX) bytes of kernel
  *   image text at @addr to @buf_ptr, read through the *caller's* page tables:
@@ -72,6 +77,7 @@
 #define KVIEW_SYMBOL_LEN 64
 #define KVIEW_MAX_HOOKS 64
 #define KVIEW_READ_TEXT_MAX 4096
+#define KVIEW_VIEW_MAX_MMS 64	/* address spaces per view */
 
 struct kview_version {
 	__u32 abi_major;
@@ -79,12 +85,16 @@ struct kview_version {
 	char module_version[KVIEW_VERSION_LEN]; /* NUL-terminated */
 };
 
-/* struct kview_view_create.flags: none defined yet. */
-#define KVIEW_VIEW_FLAGS_ALL 0u
+/* struct kview_view_create.flags */
+#define KVIEW_VIEW_FOLLOW_FORK (1u << 0)  /* forked children join the view */
+#define KVIEW_VIEW_EXEC_REAPPLY (1u << 1) /* after exec, the new image stays
+					   * traced (default: the view ends)
+					   */
+#define KVIEW_VIEW_FLAGS_ALL (KVIEW_VIEW_FOLLOW_FORK | KVIEW_VIEW_EXEC_REAPPLY)
 
 struct kview_view_create {
 	__u32 size;	/* sizeof(struct kview_view_create) */
-	__u32 flags;	/* KVIEW_VIEW_* (must be 0 in ABI 1.0) */
+	__u32 flags;	/* KVIEW_VIEW_* */
 	__s32 pid;	/* target process (tgid or any of its threads) */
 	__u32 view_id;	/* out: module-wide id of the view */
 };
@@ -92,6 +102,8 @@ struct kview_view_create {
 enum kview_hook_kind {
 	KVIEW_HOOK_KPROBE = 1,
 	KVIEW_HOOK_SYSCALL_ENTER = 2,
+	KVIEW_HOOK_KRETPROBE = 3,	/* return of @symbol (kretprobe semantics) */
+	KVIEW_HOOK_SYSCALL_EXIT = 4,	/* return of syscall @symbol */
 };
 
 struct kview_hook_add {
@@ -115,6 +127,9 @@ struct kview_hook_stats {
 				 * lazy-TLB kernel threads on the traced CR3
 				 */
 	__u64 foreign_mm_hits;	/* entries from a task of another mm: must be 0 */
+	__u64 missed;		/* return hooks: returns not caught because all
+				 * return instances were in use
+				 */
 	__u32 hook_id;
 	__u32 kind;
 	__u32 flags;		/* KVIEW_HOOK_* */
@@ -131,6 +146,10 @@ struct kview_view_stats {
 	__u32 view_id;		/* out */
 	__s32 pid;		/* out */
 	__u32 state;		/* out: KVIEW_VIEW_* */
+	__u32 flags;		/* out: creation flags */
+	__u32 nr_mms;		/* out: address spaces in the view (the target,
+				 * followed children, re-applied exec images)
+				 */
 	__u64 text_pages;	/* out: private copies of 4 KiB text pages */
 	__u64 table_pages;	/* out: private page-table pages */
 	__u64 bytes;		/* out: memory held by the view */
@@ -138,6 +157,9 @@ struct kview_view_stats {
 	__u64 other_hits;
 	__u64 foreign_mm_hits;
 	__u64 mirrored_writes;	/* out: shared text writes copied into the view */
+	__u64 unfollowed;	/* out: forks/execs that could not join the
+				 * view (KVIEW_VIEW_MAX_MMS reached)
+				 */
 	__u32 nr_hooks;		/* out */
 	__u32 hooks_cap;	/* in: room at hooks_ptr, in entries */
 	__u64 hooks_ptr;	/* in: struct kview_hook_stats[hooks_cap] */
