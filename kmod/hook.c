@@ -22,13 +22,54 @@ static DEFINE_MUTEX(site_lock);
 static LIST_HEAD(sites);
 
 /*
- * The int3 trap entered NMI context (irqentry_nmi_enter adds one NMI and one
- * hardirq level); the interrupted code was a task if nothing else is set.
+ * Somebody else's kprobe at one of our addresses. The kprobe core then puts
+ * both in an aggregator, which it arms in shared text while any child is
+ * enabled -- and ours must be enabled so the aggregator runs our handler
+ * for our private int3. So when the other kprobe is disabled or removed,
+ * the aggregator would stay armed for everybody. The handler notices
+ * (foreign hits) and this poll disables our child once, which disarms the
+ * aggregator if no other child needs it, then re-enables our child without
+ * re-arming (only enable_kprobe() arms).
+ */
+#define SITE_POLL_INTERVAL (HZ / 4)
+static void site_poll_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(site_poll, site_poll_fn);
+
+static void site_poll_fn(struct work_struct *work)
+{
+	struct kview_site *s;
+
+	mutex_lock(&site_lock);
+	list_for_each_entry(s, &sites, node) {
+		if (!atomic_xchg(&s->shared_armed, 0) || list_empty(&s->kp.list))
+			continue;
+		if (!disable_kprobe(&s->kp))
+			s->kp.flags &= ~KPROBE_FLAG_DISABLED;
+	}
+	if (!list_empty(&sites))
+		schedule_delayed_work(&site_poll, SITE_POLL_INTERVAL);
+	mutex_unlock(&site_lock);
+}
+
+void kview_hooks_exit(void)
+{
+	cancel_delayed_work_sync(&site_poll);
+}
+
+/*
+ * Was the hooked code running in task context? Our own int3 enters NMI
+ * context (irqentry_nmi_enter adds one NMI and one hardirq level); when
+ * someone else optimized the address into a jump, the handler runs in the
+ * context of the hooked code itself.
  */
 static bool hit_in_task(void)
 {
-	return nmi_count() == NMI_OFFSET && hardirq_count() == HARDIRQ_OFFSET &&
-	       !in_serving_softirq() && !(current->flags & PF_KTHREAD);
+	if (current->flags & PF_KTHREAD || in_serving_softirq())
+		return false;
+	if (in_nmi())
+		return nmi_count() == NMI_OFFSET &&
+		       hardirq_count() == HARDIRQ_OFFSET;
+	return !in_hardirq();
 }
 
 /* Count one hit of @h: from a task of the view, or another context on it. */
@@ -69,6 +110,7 @@ static int kview_pre_handler(struct kprobe *kp, struct pt_regs *regs)
 	if (!matched && task && current->mm) {
 		list_for_each_entry_rcu(h, &s->subs, site_node)
 			atomic64_inc(&h->foreign_mm_hits);
+		atomic_set(&s->shared_armed, 1);	/* see site_poll_fn() */
 		matched = true;
 	}
 	if (!matched)
@@ -94,8 +136,7 @@ static void kview_return_handler(struct rethook_node *rn, void *data,
 				 struct pt_regs *regs)
 {
 	struct kview_site *s = data;
-	bool task = !in_nmi() && !in_hardirq() && !in_serving_softirq() &&
-		    !(current->flags & PF_KTHREAD);
+	bool task = hit_in_task();
 	struct kview_hook *h;
 
 	rcu_read_lock();
@@ -192,6 +233,8 @@ static struct kview_site *site_get(unsigned long addr)
 	if (!list_empty(&s->kp.list))
 		s->kp.flags &= ~KPROBE_FLAG_DISABLED;
 	s->refs = 1;
+	if (list_empty(&sites))
+		schedule_delayed_work(&site_poll, SITE_POLL_INTERVAL);
 	list_add(&s->node, &sites);
 out:
 	mutex_unlock(&site_lock);

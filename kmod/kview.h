@@ -94,6 +94,7 @@ struct kview_site {
 	unsigned int refs;
 	struct rethook *rh;		/* return hooks at this site, or NULL */
 	atomic64_t unmatched;		/* int3 hits no view claimed */
+	atomic_t shared_armed;		/* a foreign mm hit: armed in shared text */
 };
 
 struct kview_view {
@@ -145,6 +146,7 @@ void kview_flush_all(void);
 /* hook.c */
 int kview_hook_add(struct kview_view *v, struct kview_hook_add *req);
 void kview_hooks_release(struct kview_view *v);
+void kview_hooks_exit(void);
 
 /* mirror.c */
 int kview_mirror_init(void);

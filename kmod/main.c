@@ -545,6 +545,7 @@ err_mirror:
 static void __exit kview_exit(void)
 {
 	misc_deregister(&kview_dev);
+	kview_hooks_exit();
 	kview_mirror_exit();
 	pr_info("unloaded\n");
 }
