@@ -1,0 +1,263 @@
+// kview: trace one process with hooks that fire for it only.
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kview/parse.hpp"
+#include "kview/view.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: kview <command> [options]
+
+Trace one process with kernel hooks that fire for that process only: kview
+gives it a private copy of the hooked kernel text; every other process keeps
+running the original, untouched code.
+
+Commands:
+  trace -p PID HOOK...   count hook hits in process PID until Ctrl-C / -d
+  stat                   module-wide accounting (live views, pages, bytes)
+  version                CLI, library, ABI and module versions
+  help                   this text
+
+trace options:
+  -p, --pid PID          process to trace (all its threads)
+  -k, --kprobe FUNC[+OFF]  hook FUNC's entry (after the fentry call) or FUNC+OFF
+  -r, --kretprobe FUNC   hook FUNC's return
+  -s, --syscall NAME     hook syscall NAME's entry and exit (e.g. read, sendmsg)
+  -d, --duration DUR     stop after DUR (500ms, 10s, 2m); default: until Ctrl-C
+  -i, --interval DUR     print counts every DUR
+  -f, --format FMT       text (default) or json (one JSON object per report)
+      --fork             forked children join the view
+      --exec             keep tracing the target across exec (default: stop)
+
+Examples:
+  sudo insmod kmod/kview.ko
+  kview version
+  kview trace -p 1234 -k vfs_read -d 10s
+  kview trace -p 1234 -s read -s sendmsg -i 1s -f json
+  kview trace -p 1234 -k vfs_read -r vfs_read --fork
+  kview stat
+)";
+
+void die_usage(const std::string& msg) {
+    std::fprintf(stderr, "kview: %s\n\n%s", msg.c_str(), kUsage);
+    std::exit(2);
+}
+
+int fail(const kview::Error& e) {
+    std::fprintf(stderr, "kview: %s\n", e.message().c_str());
+    return 1;
+}
+
+int cmd_version() {
+    std::printf("kview CLI %s\nlibkview %s\nABI %d.%d (header)\n", KVIEW_VERSION,
+                kview::library_version(), KVIEW_ABI_MAJOR, KVIEW_ABI_MINOR);
+    auto dev = kview::Device::open();
+    if (!dev)
+        return fail(dev.error());
+    const auto& v = dev.value().version();
+    std::printf("module %s (ABI %u.%u)\n", v.module_version.c_str(), v.abi_major, v.abi_minor);
+    return 0;
+}
+
+int cmd_stat() {
+    auto dev = kview::Device::open();
+    if (!dev)
+        return fail(dev.error());
+    auto st = dev.value().global_stats();
+    if (!st)
+        return fail(st.error());
+    const auto& s = st.value();
+    std::printf("live views %u  created %llu  destroyed %llu  pages %llu  bytes %llu\n",
+                s.live_views, static_cast<unsigned long long>(s.views_created),
+                static_cast<unsigned long long>(s.views_destroyed),
+                static_cast<unsigned long long>(s.pages), static_cast<unsigned long long>(s.bytes));
+    return 0;
+}
+
+void report(const kview::ViewStats& s, bool json, bool final_report) {
+    auto u = [](uint64_t x) { return static_cast<unsigned long long>(x); };
+    if (json) {
+        std::printf("{\"view\":%u,\"pid\":%d,\"live\":%s,\"final\":%s,\"text_pages\":%llu,"
+                    "\"table_pages\":%llu,\"bytes\":%llu,\"mms\":%u,\"hooks\":[",
+                    s.id, s.pid, s.live ? "true" : "false", final_report ? "true" : "false",
+                    u(s.text_pages), u(s.table_pages), u(s.bytes), s.nr_mms);
+        for (size_t i = 0; i < s.hooks.size(); i++) {
+            const auto& h = s.hooks[i];
+            std::printf("%s{\"symbol\":\"%s\",\"kind\":\"%s\",\"addr\":\"0x%llx\",\"hits\":%llu,"
+                        "\"other\":%llu,\"foreign\":%llu,\"missed\":%llu,\"lost\":%s}",
+                        i ? "," : "", h.symbol.c_str(), kview::hook_kind_name(h.kind), u(h.addr),
+                        u(h.hits), u(h.other_hits), u(h.foreign_mm_hits), u(h.missed),
+                        h.lost ? "true" : "false");
+        }
+        std::printf("]}\n");
+    } else {
+        std::printf("%-24s %-14s %12s %10s %8s %7s %5s\n", "HOOK", "KIND", "HITS", "OTHER",
+                    "FOREIGN", "MISSED", "LOST");
+        for (const auto& h : s.hooks)
+            std::printf("%-24s %-14s %12llu %10llu %8llu %7llu %5s\n", h.symbol.c_str(),
+                        kview::hook_kind_name(h.kind), u(h.hits), u(h.other_hits),
+                        u(h.foreign_mm_hits), u(h.missed), h.lost ? "yes" : "no");
+        std::printf("view %u pid %d %s: %llu text + %llu table pages, %llu bytes, %u address "
+                    "space(s)\n",
+                    s.id, s.pid, s.live ? "live" : "ended", u(s.text_pages), u(s.table_pages),
+                    u(s.bytes), s.nr_mms);
+    }
+    std::fflush(stdout);
+}
+
+int cmd_trace(int argc, char** argv) {
+    static const option opts[] = {
+        {"pid", required_argument, nullptr, 'p'},     {"kprobe", required_argument, nullptr, 'k'},
+        {"kretprobe", required_argument, nullptr, 'r'}, {"syscall", required_argument, nullptr, 's'},
+        {"duration", required_argument, nullptr, 'd'}, {"interval", required_argument, nullptr, 'i'},
+        {"format", required_argument, nullptr, 'f'},  {"fork", no_argument, nullptr, 'F'},
+        {"exec", no_argument, nullptr, 'E'},          {"help", no_argument, nullptr, 'h'},
+        {nullptr, 0, nullptr, 0}};
+    struct Hook {
+        uint32_t kind;
+        kview::HookSpec spec;
+    };
+    pid_t pid = 0;
+    std::vector<Hook> hooks;
+    std::chrono::milliseconds duration{0}, interval{0};
+    bool json = false;
+    uint32_t flags = 0;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "p:k:r:s:d:i:f:h", opts, nullptr)) != -1;) {
+        switch (c) {
+        case 'p': {
+            auto r = kview::parse_pid(optarg);
+            if (!r)
+                die_usage(r.error().message());
+            pid = r.value();
+            break;
+        }
+        case 'k':
+        case 'r': {
+            auto r = kview::parse_hook_spec(optarg);
+            if (!r)
+                die_usage(r.error().message());
+            if (c == 'r' && r.value().offset)
+                die_usage("-r takes a function name without offset");
+            hooks.push_back({c == 'k' ? uint32_t{KVIEW_HOOK_KPROBE} : uint32_t{KVIEW_HOOK_KRETPROBE},
+                             r.value()});
+            break;
+        }
+        case 's': {
+            auto r = kview::parse_hook_spec(optarg);
+            if (!r || r.value().offset)
+                die_usage("-s takes a syscall name, e.g. -s read");
+            hooks.push_back({KVIEW_HOOK_SYSCALL_ENTER, r.value()});
+            hooks.push_back({KVIEW_HOOK_SYSCALL_EXIT, r.value()});
+            break;
+        }
+        case 'd':
+        case 'i': {
+            auto r = kview::parse_duration(optarg);
+            if (!r)
+                die_usage(r.error().message());
+            (c == 'd' ? duration : interval) = r.value();
+            break;
+        }
+        case 'f':
+            if (std::strcmp(optarg, "json") && std::strcmp(optarg, "text"))
+                die_usage("-f takes text or json");
+            json = !std::strcmp(optarg, "json");
+            break;
+        case 'F': flags |= KVIEW_VIEW_FOLLOW_FORK; break;
+        case 'E': flags |= KVIEW_VIEW_EXEC_REAPPLY; break;
+        case 'h': std::fputs(kUsage, stdout); return 0;
+        default: die_usage("bad option for trace");
+        }
+    }
+    if (optind < argc)
+        die_usage(std::string("unexpected argument '") + argv[optind] + "'");
+    if (!pid)
+        die_usage("trace needs -p PID");
+    if (hooks.empty())
+        die_usage("trace needs at least one hook (-k, -r or -s)");
+
+    // Block the signals before creating the view: Ctrl-C always detaches.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    kview::Fd sfd(signalfd(-1, &set, SFD_CLOEXEC));
+    if (!sfd.valid())
+        return fail(kview::errno_error("signalfd"));
+
+    auto view = kview::View::create(pid, flags);
+    if (!view)
+        return fail(view.error());
+    for (const auto& h : hooks) {
+        auto r = view.value().add_hook(h.kind, h.spec.symbol, h.spec.offset);
+        if (!r)
+            return fail(r.error()); // the view is torn down on return
+    }
+    if (!json)
+        std::fprintf(stderr, "kview: tracing pid %d with %zu hook(s); Ctrl-C to stop\n", pid,
+                     hooks.size());
+
+    using clock = std::chrono::steady_clock;
+    auto start = clock::now(), next = start + interval;
+    for (;;) {
+        auto now = clock::now();
+        auto wait = std::chrono::milliseconds(200);
+        if (duration.count())
+            wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      start + duration - now));
+        pollfd p{sfd.get(), POLLIN, 0};
+        int n = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, wait.count())));
+        if (n > 0)
+            break; // SIGINT/SIGTERM
+        auto st = view.value().stats();
+        if (!st)
+            return fail(st.error());
+        now = clock::now();
+        if (!st.value().live) {
+            if (!json)
+                std::fprintf(stderr, "kview: target %d has exited\n", pid);
+            break;
+        }
+        if (duration.count() && now >= start + duration)
+            break;
+        if (interval.count() && now >= next) {
+            report(st.value(), json, false);
+            next += interval;
+        }
+    }
+    auto st = view.value().stats();
+    if (!st)
+        return fail(st.error());
+    report(st.value(), json, true);
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2)
+        die_usage("missing command");
+    std::string cmd = argv[1];
+    if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    if (cmd == "version" || cmd == "--version")
+        return cmd_version();
+    if (cmd == "stat")
+        return cmd_stat();
+    if (cmd == "trace")
+        return cmd_trace(argc - 1, argv + 1);
+    die_usage("unknown command '" + cmd + "'");
+}

@@ -1,0 +1,88 @@
+// kview::View: one per-process kernel view and its hooks. The view lives as
+// long as this object: destroying it closes the descriptor, and the module
+// restores the target's shared kernel mapping.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kview/device.hpp"
+
+namespace kview {
+
+struct HookInfo {
+    uint32_t id = 0;
+    uint64_t addr = 0; // kernel address of the hook
+};
+
+struct HookStats {
+    uint64_t addr = 0;
+    uint64_t cookie = 0;
+    uint64_t hits = 0;            // from the traced processes' tasks
+    uint64_t other_hits = 0;      // interrupts / lazy-TLB kernel threads on the view
+    uint64_t foreign_mm_hits = 0; // from other processes: 0 unless armed in shared text
+    uint64_t missed = 0;          // return hooks: instances exhausted
+    uint32_t id = 0;
+    uint32_t kind = 0;
+    bool lost = false;
+    std::string symbol;
+};
+
+struct ViewStats {
+    uint32_t id = 0;
+    pid_t pid = 0;
+    bool live = false;
+    uint32_t flags = 0;
+    uint32_t nr_mms = 0;
+    uint64_t text_pages = 0;
+    uint64_t table_pages = 0;
+    uint64_t bytes = 0;
+    uint64_t hits = 0;
+    uint64_t other_hits = 0;
+    uint64_t foreign_mm_hits = 0;
+    uint64_t mirrored_writes = 0;
+    uint64_t unfollowed = 0;
+    std::vector<HookStats> hooks;
+};
+
+[[nodiscard]] const char* hook_kind_name(uint32_t kind);
+
+class View {
+  public:
+    // flags: KVIEW_VIEW_FOLLOW_FORK, KVIEW_VIEW_EXEC_REAPPLY.
+    [[nodiscard]] static Result<View> create(pid_t pid, uint32_t flags = 0,
+                                             const std::string& path = KVIEW_DEVICE_PATH);
+
+    [[nodiscard]] Result<HookInfo> add_hook(uint32_t kind, std::string_view symbol,
+                                            uint32_t offset = 0, uint64_t cookie = 0);
+    [[nodiscard]] Result<HookInfo> add_kprobe(std::string_view symbol, uint32_t offset = 0,
+                                              uint64_t cookie = 0) {
+        return add_hook(KVIEW_HOOK_KPROBE, symbol, offset, cookie);
+    }
+    [[nodiscard]] Result<HookInfo> add_kretprobe(std::string_view symbol, uint64_t cookie = 0) {
+        return add_hook(KVIEW_HOOK_KRETPROBE, symbol, 0, cookie);
+    }
+    [[nodiscard]] Result<HookInfo> add_syscall_enter(std::string_view name, uint64_t cookie = 0) {
+        return add_hook(KVIEW_HOOK_SYSCALL_ENTER, name, 0, cookie);
+    }
+    [[nodiscard]] Result<HookInfo> add_syscall_exit(std::string_view name, uint64_t cookie = 0) {
+        return add_hook(KVIEW_HOOK_SYSCALL_EXIT, name, 0, cookie);
+    }
+    [[nodiscard]] Result<ViewStats> stats() const;
+
+    [[nodiscard]] uint32_t id() const { return id_; }
+    [[nodiscard]] pid_t pid() const { return pid_; }
+    [[nodiscard]] const Device& device() const { return dev_; }
+
+  private:
+    View(Device dev, pid_t pid, uint32_t id) : dev_(std::move(dev)), pid_(pid), id_(id) {}
+    Device dev_;
+    pid_t pid_;
+    uint32_t id_;
+};
+
+} // namespace kview

@@ -1,0 +1,108 @@
+#include "kview/view.hpp"
+
+#include <sys/ioctl.h>
+
+#include <cstring>
+
+namespace kview {
+
+const char* hook_kind_name(uint32_t kind) {
+    switch (kind) {
+    case KVIEW_HOOK_KPROBE: return "kprobe";
+    case KVIEW_HOOK_KRETPROBE: return "kretprobe";
+    case KVIEW_HOOK_SYSCALL_ENTER: return "syscall-enter";
+    case KVIEW_HOOK_SYSCALL_EXIT: return "syscall-exit";
+    default: return "unknown";
+    }
+}
+
+static std::string hint_for(int code) {
+    switch (code) {
+    case ENOENT: return "no such kernel symbol (see /proc/kallsyms)";
+    case EADDRNOTAVAIL:
+        return "the kernel refuses to probe this address (blacklisted, fentry, jump label, "
+               "static call, BUG or alternative site)";
+    case EINVAL: return "bad argument: offset not on an instruction boundary or outside kernel text?";
+    case ESRCH: return "the target process has exited";
+    case EPERM:
+        return "needs CAP_SYS_ADMIN (or CAP_BPF + CAP_PERFMON) and ptrace rights over the target";
+    case EBUSY: return "the target is already traced by another view";
+    case EEXIST: return "a hook of this kind already sits at this address";
+    case ENOSPC: return "too many hooks in one view (" + std::to_string(KVIEW_MAX_HOOKS) + ")";
+    case EOPNOTSUPP: return "unsupported platform, see dmesg";
+    default: return {};
+    }
+}
+
+Result<View> View::create(pid_t pid, uint32_t flags, const std::string& path) {
+    auto dev = Device::open(path);
+    if (!dev)
+        return dev.error();
+    kview_view_create req{};
+    req.size = sizeof(req);
+    req.flags = flags;
+    req.pid = pid;
+    if (::ioctl(dev.value().fd(), KVIEW_IOC_VIEW_CREATE, &req) != 0) {
+        int code = errno;
+        std::string hint = code == EINVAL ? "pid must be a user process; flags must be known"
+                                          : hint_for(code);
+        if (code == ESRCH)
+            hint = "no such process";
+        return Error{code, "create view for pid " + std::to_string(pid), hint};
+    }
+    return View(std::move(dev.value()), pid, req.view_id);
+}
+
+Result<HookInfo> View::add_hook(uint32_t kind, std::string_view symbol, uint32_t offset,
+                                uint64_t cookie) {
+    std::string what = std::string("add ") + hook_kind_name(kind) + " " + std::string(symbol);
+    if (offset)
+        what += "+" + std::to_string(offset);
+    kview_hook_add req{};
+    if (symbol.empty() || symbol.size() >= sizeof(req.symbol))
+        return Error{EINVAL, what, "symbol must be 1.." + std::to_string(sizeof(req.symbol) - 1) +
+                                       " characters"};
+    req.size = sizeof(req);
+    req.kind = kind;
+    req.cookie = cookie;
+    req.offset = offset;
+    std::memcpy(req.symbol, symbol.data(), symbol.size());
+    if (::ioctl(dev_.fd(), KVIEW_IOC_HOOK_ADD, &req) != 0) {
+        int code = errno;
+        return Error{code, what, hint_for(code)};
+    }
+    return HookInfo{req.hook_id, req.addr};
+}
+
+Result<ViewStats> View::stats() const {
+    std::vector<kview_hook_stats> hs(KVIEW_MAX_HOOKS);
+    kview_view_stats st{};
+    st.size = sizeof(st);
+    st.hooks_cap = KVIEW_MAX_HOOKS;
+    st.hooks_ptr = reinterpret_cast<uintptr_t>(hs.data());
+    if (::ioctl(dev_.fd(), KVIEW_IOC_VIEW_STATS, &st) != 0)
+        return errno_error("view stats");
+    ViewStats out;
+    out.id = st.view_id;
+    out.pid = st.pid;
+    out.live = st.state == KVIEW_VIEW_LIVE;
+    out.flags = st.flags;
+    out.nr_mms = st.nr_mms;
+    out.text_pages = st.text_pages;
+    out.table_pages = st.table_pages;
+    out.bytes = st.bytes;
+    out.hits = st.hits;
+    out.other_hits = st.other_hits;
+    out.foreign_mm_hits = st.foreign_mm_hits;
+    out.mirrored_writes = st.mirrored_writes;
+    out.unfollowed = st.unfollowed;
+    for (uint32_t i = 0; i < st.nr_hooks && i < KVIEW_MAX_HOOKS; i++) {
+        const auto& h = hs[i];
+        out.hooks.push_back(HookStats{h.addr, h.cookie, h.hits, h.other_hits, h.foreign_mm_hits,
+                                      h.missed, h.hook_id, h.kind, (h.flags & KVIEW_HOOK_LOST) != 0,
+                                      std::string(h.symbol, strnlen(h.symbol, sizeof(h.symbol)))});
+    }
+    return out;
+}
+
+} // namespace kview

@@ -1,0 +1,56 @@
+// Helpers for the in-guest tests: a controllable target process ("Child"),
+// shell commands, tracefs. Only used inside the QEMU guest (run-suite.sh).
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace guest {
+
+// Output and exit status of `sh -c cmd`.
+struct Run {
+    int status;
+    std::string out;
+};
+Run sh(const std::string& cmd);
+std::string read_file(const std::string& path);
+bool write_file(const std::string& path, const std::string& data);
+std::string tracefs(); // mounted tracefs path
+
+// The test binary itself (for exec tests).
+std::string self_exe();
+
+// A forked process that obeys commands over a socketpair. The channel uses
+// send/recv only, so the target's read()/vfs_read() counts are exactly the
+// reads it is told to do. Killed and reaped on destruction.
+class Child {
+  public:
+    Child();
+    ~Child();
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+
+    pid_t pid() const { return pid_; }
+    void reads(uint32_t n);                        // n one-byte reads of /dev/zero
+    void fork_reads(uint32_t n);                   // a forked child does n reads, is reaped
+    void exec_reads(uint32_t n);                   // exec self: new image does n reads
+    std::vector<uint8_t> read_text(uint64_t addr); // 4 KiB page at addr, as the child sees it
+    void kill9();                                  // SIGKILL + reap
+    void start_reads(uint32_t n);                  // begin n reads, don't wait ...
+    void wait_done();                              // ... until they are done
+
+  private:
+    void send_cmd(char op, uint64_t arg);
+    void wait_ack();
+    pid_t pid_ = -1;
+    int sock_ = -1;
+};
+
+// Entry point of an exec'd image (guest_main.cpp): "--exec-reads N FD".
+int exec_reads_main(uint32_t n, int fd);
+
+} // namespace guest
