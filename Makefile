@@ -36,12 +36,24 @@ test: deps
 
 demo: deps
 	$(MAKE) all KDIR=$(KDIR)
-	tests/vm/run-guest.sh --variant 4l -- tests/guest/demo.sh
+	tests/vm/run-guest.sh --variant 4l --env KVIEW_BUILD_DIR=$(abspath $(BUILD)) -- tests/guest/demo.sh
 
-CHECKPATCH ?= $(firstword $(wildcard $(KDIR)/scripts/checkpatch.pl /usr/src/linux-headers-*/scripts/checkpatch.pl))
+# checkpatch.pl: from the kernel build tree if it ships it (Debian's headers
+# do not), else extracted from Debian's linux-source package (apt-get install
+# linux-source-6.1) into $(BUILD)/checkpatch.
+CHECKPATCH ?= $(firstword $(wildcard $(KDIR)/scripts/checkpatch.pl $(BUILD)/checkpatch/scripts/checkpatch.pl))
+LINUX_SOURCE = $(firstword $(wildcard /usr/src/linux-source-*.tar.xz))
+KMOD_SOURCES = $(filter-out %.mod.c,$(wildcard kmod/*.c)) $(wildcard kmod/*.h) include/uapi/linux/kview.h
 style:
-	@if [ -z "$(CHECKPATCH)" ]; then echo "checkpatch.pl not found (set CHECKPATCH=/path/to/linux/scripts/checkpatch.pl)"; exit 1; fi
-	$(CHECKPATCH) --no-tree --strict --show-types --ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES -f kmod/*.c kmod/*.h include/uapi/linux/kview.h
+	@cp=$(CHECKPATCH); \
+	if [ -z "$$cp" ] && [ -n "$(LINUX_SOURCE)" ]; then \
+		mkdir -p $(BUILD)/checkpatch && \
+		tar -xJf $(LINUX_SOURCE) -C $(BUILD)/checkpatch --strip-components=1 --wildcards \
+			'*/scripts/checkpatch.pl' '*/scripts/spelling.txt' '*/scripts/const_structs.checkpatch' && \
+		cp=$(BUILD)/checkpatch/scripts/checkpatch.pl; \
+	fi; \
+	if [ -z "$$cp" ]; then echo "checkpatch.pl not found: apt-get install linux-source-6.1, or set CHECKPATCH=" >&2; exit 1; fi; \
+	$$cp --no-tree --strict --show-types --ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES -f $(KMOD_SOURCES)
 
 check:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 C=2 modules

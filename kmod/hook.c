@@ -101,7 +101,9 @@ static int kview_pre_handler(struct kprobe *kp, struct pt_regs *regs)
 	list_for_each_entry_rcu(h, &s->subs, site_node) {
 		if (kview_hook_is_return(h->kind)) {
 			if (kview_view_has_mm(h->view, current->active_mm))
-				want_return = matched = true;
+				want_return = true;
+			if (want_return)
+				matched = true;
 		} else if (count_hit(h, task)) {
 			matched = true;
 		}
@@ -300,10 +302,15 @@ static int hook_address(const struct kview_hook_add *req, unsigned long *addr)
 /* Write our int3 into the view's private copy only. */
 static void plant_int3(struct kview_view *v, struct kview_hook *h)
 {
-	u8 *byte = (u8 *)page_address(h->page->copy) +
-		   offset_in_page(h->site->kp.addr);
+	int o = offset_in_page(h->site->kp.addr);
+	u8 *byte = (u8 *)page_address(h->page->copy) + o;
+	int half = KVIEW_HOOK_WINDOW / 2, j;
 
 	mutex_lock(kv_sym.text_mutex);	/* serializes with mirror.c */
+	for (j = -half; j <= half; j++)	/* the part inside this page */
+		if (o + j >= 0 && o + j < PAGE_SIZE)
+			h->orig[j + half] = byte[j];
+	h->orig[half] = h->site->kp.opcode;
 	WRITE_ONCE(*byte, KVIEW_INT3);
 	h->page->nr_hooks++;
 	v->hooks[v->nr_hooks++] = h;

@@ -29,19 +29,34 @@ static unsigned long find_lookup_name(void)
 	return addr;
 }
 
-#define RESOLVE(field, name)						\
-	do {								\
-		unsigned long __a = kv_sym.lookup_name(name);		\
-		if (!__a) {						\
-			pr_err("kernel symbol %s not found\n", name);	\
-			return -ENOENT;					\
-		}							\
-		kv_sym.field = (typeof(kv_sym.field))__a;		\
-	} while (0)
+#define SYM(field, name) { name, offsetof(struct kview_ksyms, field) }
+
+/* Every field below is a pointer or an address: one unsigned long each. */
+static const struct {
+	const char *name;
+	size_t offset;
+} wanted[] = {
+	SYM(init_mm, "init_mm"),
+	SYM(text_mutex, "text_mutex"),
+	SYM(poking_mm, "poking_mm"),
+	SYM(stext, "_stext"),
+	SYM(etext, "_etext"),
+	SYM(max_pfn, "max_pfn"),
+	SYM(ftrace_location, "ftrace_location"),
+	SYM(ptrace_may_access, "ptrace_may_access"),
+	SYM(set_memory_nonglobal, "set_memory_nonglobal"),
+	SYM(set_memory_global, "set_memory_global"),
+	SYM(rethook_alloc, "rethook_alloc"),
+	SYM(rethook_free, "rethook_free"),
+	SYM(rethook_add_node, "rethook_add_node"),
+	SYM(rethook_try_get, "rethook_try_get"),
+	SYM(rethook_hook, "rethook_hook"),
+};
 
 int kview_ksyms_init(void)
 {
 	unsigned long addr = find_lookup_name();
+	int i, err = 0;
 
 	if (!addr) {
 		pr_err("cannot locate kallsyms_lookup_name (CONFIG_KPROBES?)\n");
@@ -49,20 +64,13 @@ int kview_ksyms_init(void)
 	}
 	kv_sym.lookup_name = (unsigned long (*)(const char *))addr;
 
-	RESOLVE(init_mm, "init_mm");
-	RESOLVE(text_mutex, "text_mutex");
-	RESOLVE(poking_mm, "poking_mm");
-	RESOLVE(stext, "_stext");
-	RESOLVE(etext, "_etext");
-	RESOLVE(max_pfn, "max_pfn");
-	RESOLVE(ftrace_location, "ftrace_location");
-	RESOLVE(ptrace_may_access, "ptrace_may_access");
-	RESOLVE(set_memory_nonglobal, "set_memory_nonglobal");
-	RESOLVE(set_memory_global, "set_memory_global");
-	RESOLVE(rethook_alloc, "rethook_alloc");
-	RESOLVE(rethook_free, "rethook_free");
-	RESOLVE(rethook_add_node, "rethook_add_node");
-	RESOLVE(rethook_try_get, "rethook_try_get");
-	RESOLVE(rethook_hook, "rethook_hook");
-	return 0;
+	for (i = 0; i < ARRAY_SIZE(wanted); i++) {
+		addr = kv_sym.lookup_name(wanted[i].name);
+		if (!addr) {
+			pr_err("kernel symbol %s not found\n", wanted[i].name);
+			err = -ENOENT;
+		}
+		*(unsigned long *)((char *)&kv_sym + wanted[i].offset) = addr;
+	}
+	return err;
 }

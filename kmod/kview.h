@@ -20,12 +20,13 @@
 #include <linux/kview.h>
 
 #define KVIEW_INT3 0xcc
+#define KVIEW_HOOK_WINDOW 9	/* bytes around a hook a 5-byte jump can cover */
 
 /* ksyms.c */
 struct kview_ksyms {
 	unsigned long (*lookup_name)(const char *name);
 	struct mm_struct *init_mm;
-	struct mutex *text_mutex;
+	struct mutex *text_mutex;	/* serializes all kernel text writes */
 	struct mm_struct **poking_mm;
 	unsigned long stext;
 	unsigned long etext;
@@ -75,6 +76,8 @@ struct kview_hook {
 	u64 cookie;
 	char symbol[KVIEW_SYMBOL_LEN];
 	bool lost;			/* a shared write overwrote our int3 */
+	/* original bytes at [addr - 4, addr + 4] (a jump covering addr) */
+	u8 orig[KVIEW_HOOK_WINDOW];
 	atomic64_t hits;
 	atomic64_t other_hits;
 	atomic64_t foreign_mm_hits;

@@ -31,7 +31,7 @@
 
 /* One open /dev/kview: at most one view. */
 struct kview_file {
-	struct mutex lock;
+	struct mutex lock;		/* serializes ioctls on this file */
 	struct kview_view *view;
 };
 
@@ -120,7 +120,7 @@ static void kview_on_exec(void *data, struct task_struct *p, pid_t old_pid,
 	list_for_each_entry_rcu(v, &views, node) {
 		if (!(v->flags & KVIEW_VIEW_EXEC_REAPPLY))
 			continue;
-		n = smp_load_acquire(&v->nr_mms);
+		n = smp_load_acquire(&v->nr_mms); /* pairs with kview_view_attach() */
 		for (i = 0; i < n && v->tgids[i] != p->tgid; i++)
 			;
 		if (i == n)
@@ -302,7 +302,7 @@ static void fill_view_stats(struct kview_view *v, struct kview_view_stats *st)
 	st->pid = v->pid;
 	st->state = kview_view_live(v) ? KVIEW_VIEW_LIVE : KVIEW_VIEW_ENDED;
 	st->flags = v->flags;
-	st->nr_mms = smp_load_acquire(&v->nr_mms);
+	st->nr_mms = smp_load_acquire(&v->nr_mms); /* see kview_view_attach() */
 	st->unfollowed = atomic64_read(&v->unfollowed);
 	st->text_pages = v->text_pages;
 	st->table_pages = v->table_pages;

@@ -49,12 +49,22 @@ static unsigned long poking_pfn(unsigned long addr)
 }
 
 /*
- * A write over one of our int3s: the kprobe core restoring the original
- * opcode (someone's kprobe at the same address disarmed) or arming its own
- * int3 leaves the address in the state our int3 sits on, so the hook stays.
- * Any other byte (an optprobe jump, a new instruction) wins and the hook is
- * lost until the original opcode comes back.
+ * A write over one of our int3s. An int3 (someone arming a kprobe here) keeps
+ * the hook. Otherwise the kernel's bytes win (byte identity keeps the
+ * writers' checks happy) and the hook is lost -- until the bytes around it
+ * are back to the original ones (a kprobe disarmed, a covering optprobe jump
+ * undone): then our int3 goes back in, which is invariant 1 again.
  */
+static bool pristine(const u8 *dst, int o, const struct kview_hook *h)
+{
+	int half = KVIEW_HOOK_WINDOW / 2, j;
+
+	for (j = -half; j <= half; j++)
+		if (o + j >= 0 && o + j < PAGE_SIZE && dst[o + j] != h->orig[j + half])
+			return false;
+	return true;
+}
+
 static void mirror_page(struct kview_page *p, unsigned int off,
 			const u8 *src, size_t len)
 {
@@ -70,7 +80,7 @@ static void mirror_page(struct kview_page *p, unsigned int off,
 
 		if (h->page != p || o < off || o >= off + len)
 			continue;
-		if (dst[o] == h->site->kp.opcode)
+		if (dst[o] != KVIEW_INT3 && pristine(dst, o, h))
 			dst[o] = KVIEW_INT3;
 		WRITE_ONCE(h->lost, dst[o] != KVIEW_INT3);
 	}

@@ -94,7 +94,7 @@ static bool l5_layout_conflict(void)
 	if (!pgtable_l5_enabled())
 		return false;
 	return page_offset_base + dm_bytes - 1 >= top ||
-	       VMALLOC_END >= top ||
+	       top <= VMALLOC_END ||
 	       vmemmap_base + vmemmap_bytes - 1 >= top;
 }
 
@@ -205,6 +205,7 @@ bool kview_view_attach(struct kview_view *v, struct mm_struct *mm, pid_t tgid)
 	mmgrab(mm);
 	v->mms[v->nr_mms] = mm;
 	v->tgids[v->nr_mms] = tgid;
+	/* publish mms[n] before the count: lockless readers use acquire */
 	smp_store_release(&v->nr_mms, v->nr_mms + 1);
 	set_pgd(pgdp, v->top);
 	ok = true;
@@ -216,7 +217,7 @@ out:
 /* Lockless: safe in the hook handler (mms[] is append-only). */
 bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm)
 {
-	u32 i, n = smp_load_acquire(&v->nr_mms);
+	u32 i, n = smp_load_acquire(&v->nr_mms); /* pairs with attach */
 
 	for (i = 0; i < n; i++)
 		if (v->mms[i] == mm)
@@ -227,7 +228,7 @@ bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm)
 /* Live while mapped and some address space in it still has users. */
 bool kview_view_live(struct kview_view *v)
 {
-	u32 i, n = smp_load_acquire(&v->nr_mms);
+	u32 i, n = smp_load_acquire(&v->nr_mms); /* pairs with attach */
 
 	if (!READ_ONCE(v->installed))
 		return false;
