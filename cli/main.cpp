@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kview/bpf.hpp"
 #include "kview/parse.hpp"
 #include "kview/view.hpp"
 
@@ -23,6 +24,8 @@ running the original, untouched code.
 
 Commands:
   trace -p PID HOOK...   count hook hits in process PID until Ctrl-C / -d
+  attach -p PID --obj F  attach the kprobe/kretprobe/ksyscall programs of the
+                         libbpf object F to process PID only, until Ctrl-C / -d
   stat                   module-wide accounting (live views, pages, bytes)
   version                CLI, library, ABI and module versions
   help                   this text
@@ -38,12 +41,15 @@ trace options:
       --fork             forked children join the view
       --exec             keep tracing the target across exec (default: stop)
 
+attach options: -p PID, --obj FILE, --cookie N (bpf_get_attach_cookie), -d, -f, --fork, --exec
+
 Examples:
   sudo insmod kmod/kview.ko
   kview version
   kview trace -p 1234 -k vfs_read -d 10s
   kview trace -p 1234 -s read -s sendmsg -i 1s -f json
   kview trace -p 1234 -k vfs_read -r vfs_read --fork
+  kview attach -p 1234 --obj count.bpf.o -d 30s   # maps stay readable with bpftool
   kview stat
 )";
 
@@ -93,19 +99,21 @@ void report(const kview::ViewStats& s, bool json, bool final_report) {
         for (size_t i = 0; i < s.hooks.size(); i++) {
             const auto& h = s.hooks[i];
             std::printf("%s{\"symbol\":\"%s\",\"kind\":\"%s\",\"addr\":\"0x%llx\",\"hits\":%llu,"
-                        "\"other\":%llu,\"foreign\":%llu,\"missed\":%llu,\"lost\":%s}",
+                        "\"other\":%llu,\"foreign\":%llu,\"missed\":%llu,\"lost\":%s,"
+                        "\"bpf_runs\":%llu}",
                         i ? "," : "", h.symbol.c_str(), kview::hook_kind_name(h.kind), u(h.addr),
                         u(h.hits), u(h.other_hits), u(h.foreign_mm_hits), u(h.missed),
-                        h.lost ? "true" : "false");
+                        h.lost ? "true" : "false", u(h.prog_runs));
         }
         std::printf("]}\n");
     } else {
-        std::printf("%-24s %-14s %12s %10s %8s %7s %5s\n", "HOOK", "KIND", "HITS", "OTHER",
-                    "FOREIGN", "MISSED", "LOST");
+        std::printf("%-24s %-14s %12s %10s %8s %7s %5s %9s\n", "HOOK", "KIND", "HITS", "OTHER",
+                    "FOREIGN", "MISSED", "LOST", "BPF_RUNS");
         for (const auto& h : s.hooks)
-            std::printf("%-24s %-14s %12llu %10llu %8llu %7llu %5s\n", h.symbol.c_str(),
+            std::printf("%-24s %-14s %12llu %10llu %8llu %7llu %5s %9llu\n", h.symbol.c_str(),
                         kview::hook_kind_name(h.kind), u(h.hits), u(h.other_hits),
-                        u(h.foreign_mm_hits), u(h.missed), h.lost ? "yes" : "no");
+                        u(h.foreign_mm_hits), u(h.missed), h.lost ? "yes" : "no",
+                        u(h.prog_runs));
         std::printf("view %u pid %d %s: %llu text + %llu table pages, %llu bytes, %u address "
                     "space(s)\n",
                     s.id, s.pid, s.live ? "live" : "ended", u(s.text_pages), u(s.table_pages),
@@ -113,6 +121,11 @@ void report(const kview::ViewStats& s, bool json, bool final_report) {
     }
     std::fflush(stdout);
 }
+
+int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
+                   std::chrono::milliseconds duration, std::chrono::milliseconds interval,
+                   bool json);
+kview::Fd block_signals();
 
 int cmd_trace(int argc, char** argv) {
     static const option opts[] = {
@@ -187,12 +200,7 @@ int cmd_trace(int argc, char** argv) {
         die_usage("trace needs at least one hook (-k, -r or -s)");
 
     // Block the signals before creating the view: Ctrl-C always detaches.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigprocmask(SIG_BLOCK, &set, nullptr);
-    kview::Fd sfd(signalfd(-1, &set, SFD_CLOEXEC));
+    kview::Fd sfd = block_signals();
     if (!sfd.valid())
         return fail(kview::errno_error("signalfd"));
 
@@ -207,7 +215,12 @@ int cmd_trace(int argc, char** argv) {
     if (!json)
         std::fprintf(stderr, "kview: tracing pid %d with %zu hook(s); Ctrl-C to stop\n", pid,
                      hooks.size());
+    return run_until_done(view.value(), sfd, pid, duration, interval, json);
+}
 
+int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
+                   std::chrono::milliseconds duration, std::chrono::milliseconds interval,
+                   bool json) {
     using clock = std::chrono::steady_clock;
     auto start = clock::now(), next = start + interval;
     for (;;) {
@@ -220,7 +233,7 @@ int cmd_trace(int argc, char** argv) {
         int n = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, wait.count())));
         if (n > 0)
             break; // SIGINT/SIGTERM
-        auto st = view.value().stats();
+        auto st = view.stats();
         if (!st)
             return fail(st.error());
         now = clock::now();
@@ -236,11 +249,95 @@ int cmd_trace(int argc, char** argv) {
             next += interval;
         }
     }
-    auto st = view.value().stats();
+    auto st = view.stats();
     if (!st)
         return fail(st.error());
     report(st.value(), json, true);
     return 0;
+}
+
+kview::Fd block_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    return kview::Fd(signalfd(-1, &set, SFD_CLOEXEC));
+}
+
+int cmd_attach(int argc, char** argv) {
+    static const option opts[] = {
+        {"pid", required_argument, nullptr, 'p'},      {"obj", required_argument, nullptr, 'o'},
+        {"cookie", required_argument, nullptr, 'c'},   {"duration", required_argument, nullptr, 'd'},
+        {"format", required_argument, nullptr, 'f'},   {"fork", no_argument, nullptr, 'F'},
+        {"exec", no_argument, nullptr, 'E'},           {"help", no_argument, nullptr, 'h'},
+        {nullptr, 0, nullptr, 0}};
+    pid_t pid = 0;
+    std::string obj_path;
+    uint64_t cookie = 0;
+    std::chrono::milliseconds duration{0};
+    bool json = false;
+    uint32_t flags = 0;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "p:o:c:d:f:h", opts, nullptr)) != -1;) {
+        switch (c) {
+        case 'p': {
+            auto r = kview::parse_pid(optarg);
+            if (!r)
+                die_usage(r.error().message());
+            pid = r.value();
+            break;
+        }
+        case 'o': obj_path = optarg; break;
+        case 'c': {
+            char* end = nullptr;
+            errno = 0;
+            cookie = std::strtoull(optarg, &end, 0);
+            if (errno || !end || *end)
+                die_usage(std::string("bad --cookie '") + optarg + "'");
+            break;
+        }
+        case 'd': {
+            auto r = kview::parse_duration(optarg);
+            if (!r)
+                die_usage(r.error().message());
+            duration = r.value();
+            break;
+        }
+        case 'f':
+            if (std::strcmp(optarg, "json") && std::strcmp(optarg, "text"))
+                die_usage("-f takes text or json");
+            json = !std::strcmp(optarg, "json");
+            break;
+        case 'F': flags |= KVIEW_VIEW_FOLLOW_FORK; break;
+        case 'E': flags |= KVIEW_VIEW_EXEC_REAPPLY; break;
+        case 'h': std::fputs(kUsage, stdout); return 0;
+        default: die_usage("bad option for attach");
+        }
+    }
+    if (!pid || obj_path.empty())
+        die_usage("attach needs -p PID and --obj FILE");
+    kview::Fd sfd = block_signals();
+    if (!sfd.valid())
+        return fail(kview::errno_error("signalfd"));
+    auto obj = kview::BpfObject::load(obj_path);
+    if (!obj)
+        return fail(obj.error());
+    auto view = kview::View::create(pid, flags);
+    if (!view)
+        return fail(view.error());
+    auto n = obj.value().attach_all(view.value(), cookie);
+    if (!n)
+        return fail(n.error());
+    if (!json) {
+        for (const auto& p : obj.value().programs())
+            std::fprintf(stderr, "kview: %-24s %s\n", p.name.c_str(),
+                         p.kind ? ("attached to pid " + std::to_string(pid) + " at " + p.section).c_str()
+                                : ("skipped (section " + p.section + ")").c_str());
+        std::fprintf(stderr, "kview: %d program(s) attached to pid %d only; Ctrl-C to detach\n",
+                     n.value(), pid);
+    }
+    return run_until_done(view.value(), sfd, pid, duration, std::chrono::milliseconds{0}, json);
 }
 
 } // namespace
@@ -259,5 +356,7 @@ int main(int argc, char** argv) {
         return cmd_stat();
     if (cmd == "trace")
         return cmd_trace(argc - 1, argv + 1);
+    if (cmd == "attach")
+        return cmd_attach(argc - 1, argv + 1);
     die_usage("unknown command '" + cmd + "'");
 }

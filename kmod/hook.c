@@ -9,6 +9,8 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bpf.h>
+#include <linux/filter.h>
 #include <linux/hardirq.h>
 #include <linux/kallsyms.h>
 #include <linux/rculist.h>
@@ -72,20 +74,45 @@ static bool hit_in_task(void)
 	return !in_hardirq();
 }
 
+/*
+ * Run the hook's BPF program the way the kernel's kprobe path does
+ * (trace_call_bpf): one tracing program per CPU at a time, under RCU, with a
+ * run context that makes bpf_get_attach_cookie() return the hook's cookie.
+ * Preemption is off here (int3 or rethook context).
+ */
+static void run_prog(struct kview_hook *h, struct pt_regs *regs)
+{
+	struct bpf_trace_run_ctx ctx = { .bpf_cookie = h->cookie };
+	struct bpf_run_ctx *old;
+
+	if (unlikely(this_cpu_inc_return(*kv_sym.bpf_prog_active) != 1)) {
+		atomic64_inc(&h->prog_skipped);
+		goto out;
+	}
+	rcu_read_lock();
+	old = bpf_set_run_ctx(&ctx.run_ctx);
+	bpf_prog_run(h->prog, regs);
+	bpf_reset_run_ctx(old);
+	rcu_read_unlock();
+	atomic64_inc(&h->prog_runs);
+out:
+	this_cpu_dec(*kv_sym.bpf_prog_active);
+}
+
 /* Count one hit of @h: from a task of the view, or another context on it. */
-static bool count_hit(struct kview_hook *h, bool task)
+static bool count_hit(struct kview_hook *h, bool task, struct pt_regs *regs)
 {
 	struct kview_view *v = h->view;
 
-	if (task && current->mm && kview_view_has_mm(v, current->mm)) {
+	if (task && current->mm && kview_view_has_mm(v, current->mm))
 		atomic64_inc(&h->hits);
-		return true;
-	}
-	if (current->active_mm && kview_view_has_mm(v, current->active_mm)) {
+	else if (current->active_mm && kview_view_has_mm(v, current->active_mm))
 		atomic64_inc(&h->other_hits);
-		return true;
-	}
-	return false;
+	else
+		return false;
+	if (h->prog)
+		run_prog(h, regs);
+	return true;
 }
 
 /* Hit path: runs in int3 (NMI-like) context, IRQs off. */
@@ -104,7 +131,7 @@ static int kview_pre_handler(struct kprobe *kp, struct pt_regs *regs)
 				want_return = true;
 			if (want_return)
 				matched = true;
-		} else if (count_hit(h, task)) {
+		} else if (count_hit(h, task, regs)) {
 			matched = true;
 		}
 	}
@@ -144,7 +171,7 @@ static void kview_return_handler(struct rethook_node *rn, void *data,
 	rcu_read_lock();
 	list_for_each_entry_rcu(h, &s->subs, site_node)
 		if (kview_hook_is_return(h->kind))
-			count_hit(h, task);
+			count_hit(h, task, regs);
 	rcu_read_unlock();
 }
 
@@ -299,6 +326,25 @@ static int hook_address(const struct kview_hook_add *req, unsigned long *addr)
 	return 0;
 }
 
+/* A kprobe program we can run from a hook, or a precise refusal. */
+static int get_prog(int fd, struct bpf_prog **out)
+{
+	struct bpf_prog *prog;
+
+	if (fd < 0)
+		return -EBADF;
+	prog = bpf_prog_get_type_dev(fd, BPF_PROG_TYPE_KPROBE, false);
+	if (IS_ERR(prog))
+		return PTR_ERR(prog);	/* EBADF, EINVAL (other type) */
+	if (prog->expected_attach_type == BPF_TRACE_KPROBE_MULTI ||
+	    prog->kprobe_override || prog->aux->sleepable) {
+		bpf_prog_put(prog);
+		return -EINVAL;
+	}
+	*out = prog;
+	return 0;
+}
+
 /* Write our int3 into the view's private copy only. */
 static void plant_int3(struct kview_view *v, struct kview_hook *h)
 {
@@ -342,6 +388,11 @@ int kview_hook_add(struct kview_view *v, struct kview_hook_add *req)
 	h = kzalloc(sizeof(*h), GFP_KERNEL);
 	if (!h)
 		return -ENOMEM;
+	if (req->flags & KVIEW_HOOK_F_BPF) {
+		err = get_prog(req->prog_fd, &h->prog);
+		if (err)
+			goto err_free;
+	}
 	h->view = v;
 	h->id = v->nr_hooks;
 	h->kind = req->kind;
@@ -373,6 +424,8 @@ int kview_hook_add(struct kview_view *v, struct kview_hook_add *req)
 err_site:
 	site_put(h->site);
 err_free:
+	if (h->prog)
+		bpf_prog_put(h->prog);
 	kfree(h);
 	return err;
 }
@@ -392,6 +445,9 @@ void kview_hooks_release(struct kview_view *v)
 		list_del_rcu(&v->hooks[i]->site_node);
 	mutex_unlock(&site_lock);
 	synchronize_rcu();	/* no handler still walks our hooks */
-	for (i = 0; i < v->nr_hooks; i++)
+	for (i = 0; i < v->nr_hooks; i++) {
 		site_put(v->hooks[i]->site);
+		if (v->hooks[i]->prog)
+			bpf_prog_put(v->hooks[i]->prog);
+	}
 }

@@ -51,6 +51,7 @@ static const struct {
 	SYM(rethook_add_node, "rethook_add_node"),
 	SYM(rethook_try_get, "rethook_try_get"),
 	SYM(rethook_hook, "rethook_hook"),
+	SYM(bpf_prog_active, "bpf_prog_active"),
 };
 
 int kview_ksyms_init(void)

@@ -42,6 +42,7 @@ struct kview_ksyms {
 	struct rethook_node *(*rethook_try_get)(struct rethook *rh);
 	void (*rethook_hook)(struct rethook_node *node, struct pt_regs *regs,
 			     bool mcount);
+	int __percpu *bpf_prog_active;	/* the tracing BPF recursion guard */
 };
 
 extern struct kview_ksyms kv_sym;
@@ -82,6 +83,9 @@ struct kview_hook {
 	atomic64_t other_hits;
 	atomic64_t foreign_mm_hits;
 	atomic64_t missed;		/* return hooks: no free rethook node */
+	struct bpf_prog *prog;		/* run on every hit, or NULL */
+	atomic64_t prog_runs;
+	atomic64_t prog_skipped;	/* recursion guard */
 };
 
 static inline bool kview_hook_is_return(u32 kind)

@@ -334,6 +334,8 @@ static int view_stats(struct kview_view *v, struct kview_view_stats *st)
 		hs.other_hits = atomic64_read(&h->other_hits);
 		hs.foreign_mm_hits = atomic64_read(&h->foreign_mm_hits);
 		hs.missed = atomic64_read(&h->missed);
+		hs.prog_runs = atomic64_read(&h->prog_runs);
+		hs.prog_skipped = atomic64_read(&h->prog_skipped);
 		hs.hook_id = h->id;
 		hs.kind = h->kind;
 		hs.flags = READ_ONCE(h->lost) ? KVIEW_HOOK_LOST : 0;
@@ -433,6 +435,7 @@ static long kview_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 		if (err)
 			return err;
 		if (u.hook.hook_id || u.hook.addr ||
+		    u.hook.flags & ~KVIEW_HOOK_F_ALL ||
 		    strnlen(u.hook.symbol, KVIEW_SYMBOL_LEN) == KVIEW_SYMBOL_LEN)
 			return -EINVAL;
 		mutex_lock(&f->lock);

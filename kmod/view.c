@@ -84,7 +84,7 @@ static int upper_levels(void)
  * the shared P4D page only, invisible through our copy, and
  * sync_global_pgds() BUG()s on a top entry that differs from init_mm's.
  */
-static bool l5_layout_conflict(void)
+static const char *l5_layout_conflict(void)
 {
 	unsigned long top = __START_KERNEL_map & PGDIR_MASK;
 	unsigned long pad = (unsigned long)CONFIG_RANDOMIZE_MEMORY_PHYSICAL_PADDING << 40;
@@ -92,10 +92,14 @@ static bool l5_layout_conflict(void)
 	unsigned long vmemmap_bytes = (dm_bytes >> PAGE_SHIFT) * sizeof(struct page);
 
 	if (!pgtable_l5_enabled())
-		return false;
-	return page_offset_base + dm_bytes - 1 >= top ||
-	       top <= VMALLOC_END ||
-	       vmemmap_base + vmemmap_bytes - 1 >= top;
+		return NULL;
+	if (page_offset_base + dm_bytes - 1 >= top)
+		return "the direct map";
+	if (top <= VMALLOC_END)
+		return "vmalloc";
+	if (vmemmap_base + vmemmap_bytes - 1 >= top)
+		return "vmemmap";
+	return NULL;
 }
 
 static pgd_t *kernel_top_entry(struct mm_struct *mm)
@@ -123,13 +127,16 @@ int kview_view_build(struct kview_view *v)
 	unsigned long idx[3] = { 0 };
 	unsigned long entry, top = 0;
 	int i, n = upper_levels();
+	const char *conflict;
 
 	if (cpu_feature_enabled(X86_FEATURE_XENPV)) {
 		pr_info("refusing view: Xen PV page tables are hypervisor-managed\n");
 		return -EOPNOTSUPP;
 	}
-	if (l5_layout_conflict()) {
-		pr_info("refusing view: 5-level KASLR layout shares the kernel's top-level entry\n");
+	conflict = l5_layout_conflict();
+	if (conflict) {
+		pr_info("refusing view: 5-level KASLR layout puts %s under the kernel image's top-level entry\n",
+			conflict);
 		return -EOPNOTSUPP;
 	}
 	if (image_pmd_shared()) {

@@ -22,7 +22,10 @@ static std::string hint_for(int code) {
     case EADDRNOTAVAIL:
         return "the kernel refuses to probe this address (blacklisted, fentry, jump label, "
                "static call, BUG or alternative site)";
-    case EINVAL: return "bad argument: offset not on an instruction boundary or outside kernel text?";
+    case EINVAL:
+        return "bad argument: offset not on an instruction boundary or outside kernel text, or a "
+               "BPF program that is not a plain kprobe program?";
+    case EBADF: return "bad BPF program descriptor";
     case ESRCH: return "the target process has exited";
     case EPERM:
         return "needs CAP_SYS_ADMIN (or CAP_BPF + CAP_PERFMON) and ptrace rights over the target";
@@ -54,7 +57,7 @@ Result<View> View::create(pid_t pid, uint32_t flags, const std::string& path) {
 }
 
 Result<HookInfo> View::add_hook(uint32_t kind, std::string_view symbol, uint32_t offset,
-                                uint64_t cookie) {
+                                uint64_t cookie, int prog_fd) {
     std::string what = std::string("add ") + hook_kind_name(kind) + " " + std::string(symbol);
     if (offset)
         what += "+" + std::to_string(offset);
@@ -67,6 +70,11 @@ Result<HookInfo> View::add_hook(uint32_t kind, std::string_view symbol, uint32_t
     req.cookie = cookie;
     req.offset = offset;
     std::memcpy(req.symbol, symbol.data(), symbol.size());
+    if (prog_fd >= 0) {
+        req.flags = KVIEW_HOOK_F_BPF;
+        req.prog_fd = prog_fd;
+        what += " with BPF program";
+    }
     if (::ioctl(dev_.fd(), KVIEW_IOC_HOOK_ADD, &req) != 0) {
         int code = errno;
         return Error{code, what, hint_for(code)};
@@ -99,7 +107,8 @@ Result<ViewStats> View::stats() const {
     for (uint32_t i = 0; i < st.nr_hooks && i < KVIEW_MAX_HOOKS; i++) {
         const auto& h = hs[i];
         out.hooks.push_back(HookStats{h.addr, h.cookie, h.hits, h.other_hits, h.foreign_mm_hits,
-                                      h.missed, h.hook_id, h.kind, (h.flags & KVIEW_HOOK_LOST) != 0,
+                                      h.missed, h.prog_runs, h.prog_skipped, h.hook_id, h.kind,
+                                      (h.flags & KVIEW_HOOK_LOST) != 0,
                                       std::string(h.symbol, strnlen(h.symbol, sizeof(h.symbol)))});
     }
     return out;

@@ -112,8 +112,8 @@ TEST(Parse, Pid) {
 #define NO_PADDING(T, sum) static_assert(sizeof(T) == (sum), #T " has implicit padding")
 NO_PADDING(kview_version, 4 + 4 + KVIEW_VERSION_LEN);
 NO_PADDING(kview_view_create, 4 * 4);
-NO_PADDING(kview_hook_add, 4 + 4 + 8 + 4 + 4 + 8 + KVIEW_SYMBOL_LEN);
-NO_PADDING(kview_hook_stats, 8 * 6 + 4 * 4 + KVIEW_SYMBOL_LEN);
+NO_PADDING(kview_hook_add, 4 + 4 + 8 + 4 + 4 + 8 + KVIEW_SYMBOL_LEN + 4 + 4);
+NO_PADDING(kview_hook_stats, 8 * 8 + 4 * 4 + KVIEW_SYMBOL_LEN);
 NO_PADDING(kview_view_stats, 4 * 6 + 8 * 8 + 4 + 4 + 8);
 NO_PADDING(kview_read_text, 4 + 4 + 8 + 8);
 NO_PADDING(kview_global_stats, 4 + 4 + 8 * 4);

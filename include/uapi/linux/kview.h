@@ -39,6 +39,11 @@
  *     the entry is caught by a private int3, the return by the kernel's
  *     rethook trampoline for the traced tasks only.
  *   KVIEW_HOOK_SYSCALL_EXIT: return of syscall @symbol.
+ *   With KVIEW_HOOK_F_BPF in @flags, the BPF_PROG_TYPE_KPROBE program
+ *   @prog_fd runs on every hit of the view (ctx: the hit's pt_regs; return
+ *   hooks: the registers at return), like a kprobe-attached program, with
+ *   @cookie as its bpf_get_attach_cookie(). EBADF bad fd; EINVAL not a
+ *   kprobe program, kprobe.multi, sleepable, or using bpf_override_return.
  *   Errnos: ENOENT unknown symbol; EINVAL bad kind/offset/not an instruction
  *   boundary/address outside the kernel image text; EADDRNOTAVAIL address the
  *   kernel refuses to probe (blacklisted, jump-label, static-call, BUG or
@@ -114,7 +119,13 @@ struct kview_hook_add {
 	__u32 hook_id;	/* out: index of the hook in this view */
 	__u64 addr;	/* out: kernel address where the hook sits */
 	char symbol[KVIEW_SYMBOL_LEN]; /* NUL-terminated */
+	__u32 flags;	/* KVIEW_HOOK_F_* */
+	__s32 prog_fd;	/* with KVIEW_HOOK_F_BPF: a BPF_PROG_TYPE_KPROBE program */
 };
+
+/* struct kview_hook_add.flags */
+#define KVIEW_HOOK_F_BPF (1u << 0)	/* run prog_fd on every hit of the view */
+#define KVIEW_HOOK_F_ALL KVIEW_HOOK_F_BPF
 
 /* struct kview_hook_stats.flags */
 #define KVIEW_HOOK_LOST (1u << 0) /* a kernel text write hit the hook */
@@ -129,6 +140,10 @@ struct kview_hook_stats {
 	__u64 foreign_mm_hits;	/* entries from a task of another mm: must be 0 */
 	__u64 missed;		/* return hooks: returns not caught because all
 				 * return instances were in use
+				 */
+	__u64 prog_runs;	/* BPF program runs */
+	__u64 prog_skipped;	/* BPF runs skipped: a BPF program was already
+				 * running on this CPU (recursion guard)
 				 */
 	__u32 hook_id;
 	__u32 kind;

@@ -26,6 +26,8 @@ struct HookStats {
     uint64_t other_hits = 0;      // interrupts / lazy-TLB kernel threads on the view
     uint64_t foreign_mm_hits = 0; // from other processes: 0 unless armed in shared text
     uint64_t missed = 0;          // return hooks: instances exhausted
+    uint64_t prog_runs = 0;       // BPF program runs
+    uint64_t prog_skipped = 0;    // BPF runs skipped by the recursion guard
     uint32_t id = 0;
     uint32_t kind = 0;
     bool lost = false;
@@ -57,8 +59,11 @@ class View {
     [[nodiscard]] static Result<View> create(pid_t pid, uint32_t flags = 0,
                                              const std::string& path = KVIEW_DEVICE_PATH);
 
+    // prog_fd >= 0: a BPF_PROG_TYPE_KPROBE program run on every hit (cookie
+    // is its bpf_get_attach_cookie()).
     [[nodiscard]] Result<HookInfo> add_hook(uint32_t kind, std::string_view symbol,
-                                            uint32_t offset = 0, uint64_t cookie = 0);
+                                            uint32_t offset = 0, uint64_t cookie = 0,
+                                            int prog_fd = -1);
     [[nodiscard]] Result<HookInfo> add_kprobe(std::string_view symbol, uint32_t offset = 0,
                                               uint64_t cookie = 0) {
         return add_hook(KVIEW_HOOK_KPROBE, symbol, offset, cookie);

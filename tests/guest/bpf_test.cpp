@@ -1,0 +1,151 @@
+// eBPF on view hooks: an unmodified libbpf kprobe program attached through a
+// view sees only the traced process; the same program attached globally with
+// libbpf (the control) sees everybody.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <linux/kview.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "guest_util.hpp"
+#include "kview/bpf.hpp"
+
+namespace {
+
+uint64_t count_of(const kview::BpfObject& obj, const char* map, pid_t pid) {
+    auto fd = obj.map_fd(map);
+    EXPECT_TRUE(fd.ok());
+    uint32_t key = static_cast<uint32_t>(pid);
+    uint64_t v = 0;
+    if (bpf_map_lookup_elem(fd.value(), &key, &v) != 0)
+        return 0;
+    return v;
+}
+
+kview::BpfObject load() {
+    auto o = kview::BpfObject::load(KVIEW_TEST_BPF_OBJ);
+    if (!o.ok())
+        ADD_FAILURE() << o.error().message();
+    return std::move(o.value());
+}
+
+TEST(Bpf, ProgramThroughViewSeesOnlyTarget) {
+    constexpr uint32_t N = 3000, M = 7000;
+    guest::Child p, q;
+    auto obj = load();
+    auto v = kview::View::create(p.pid());
+    ASSERT_TRUE(v.ok()) << v.error().message();
+    auto n = obj.attach_all(v.value(), 0xfeed);
+    ASSERT_TRUE(n.ok()) << n.error().message();
+    EXPECT_EQ(n.value(), 2);
+    q.start_reads(M);
+    p.start_reads(N);
+    p.wait_done();
+    q.wait_done();
+    EXPECT_EQ(count_of(obj, "entries", p.pid()), N);
+    EXPECT_EQ(count_of(obj, "returns", p.pid()), N);
+    EXPECT_EQ(count_of(obj, "entries", q.pid()), 0u) << "untraced process reached the program";
+    EXPECT_EQ(count_of(obj, "returns", q.pid()), 0u);
+    auto cfd = obj.map_fd("cookie");
+    ASSERT_TRUE(cfd.ok());
+    uint32_t zero = 0;
+    uint64_t cookie = 0;
+    ASSERT_EQ(bpf_map_lookup_elem(cfd.value(), &zero, &cookie), 0);
+    EXPECT_EQ(cookie, 0xfeedu) << "bpf_get_attach_cookie()";
+    auto st = v.value().stats();
+    ASSERT_TRUE(st.ok());
+    for (const auto& h : st.value().hooks) {
+        EXPECT_EQ(h.prog_runs, h.hits + h.other_hits) << h.symbol;
+        EXPECT_EQ(h.foreign_mm_hits, 0u);
+    }
+    std::printf("[ figures  ] bpf via view: P %u reads -> %llu entries/%llu returns, Q %u reads -> 0\n",
+                N, static_cast<unsigned long long>(count_of(obj, "entries", p.pid())),
+                static_cast<unsigned long long>(count_of(obj, "returns", p.pid())), M);
+}
+
+TEST(Bpf, ControlGlobalAttachSeesEverybody) {
+    constexpr uint32_t N = 1000, M = 2000;
+    guest::Child p, q;
+    auto obj = load();
+    bpf_program* prog = bpf_object__find_program_by_name(obj.raw(), "count_entry");
+    ASSERT_NE(prog, nullptr);
+    bpf_link* link = bpf_program__attach_kprobe(prog, false, "vfs_read");
+    ASSERT_NE(link, nullptr) << "libbpf global attach failed";
+    p.reads(N);
+    q.reads(M);
+    bpf_link__destroy(link);
+    EXPECT_EQ(count_of(obj, "entries", p.pid()), N);
+    EXPECT_EQ(count_of(obj, "entries", q.pid()), M);
+}
+
+TEST(Bpf, RefusesWhatIsNotAPlainKprobeProgram) {
+    guest::Child p;
+    auto v = kview::View::create(p.pid());
+    ASSERT_TRUE(v.ok());
+    auto bad = v.value().add_hook(KVIEW_HOOK_KPROBE, "vfs_read", 0, 0, 0); // stdin, not a prog
+    ASSERT_FALSE(bad.ok());
+    EXPECT_TRUE(bad.error().code == EINVAL || bad.error().code == EBADF) << bad.error().message();
+    auto badfd = v.value().add_hook(KVIEW_HOOK_KPROBE, "vfs_read", 0, 0, 12345);
+    ASSERT_FALSE(badfd.ok());
+    EXPECT_EQ(badfd.error().code, EBADF);
+    // A socket filter program: wrong type.
+    const bpf_insn insns[] = {{BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},
+                              {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+    int sf = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, "sf", "GPL", insns, 2, nullptr);
+    ASSERT_GE(sf, 0);
+    auto wrong = v.value().add_hook(KVIEW_HOOK_KPROBE, "vfs_read", 0, 0, sf);
+    ASSERT_FALSE(wrong.ok());
+    EXPECT_EQ(wrong.error().code, EINVAL);
+    close(sf);
+    EXPECT_TRUE(v.value().stats().value().hooks.empty()) << "a refused hook was left attached";
+}
+
+} // namespace
+
+namespace {
+
+// `kview attach` end to end: attach the object to P only, P reads, the final
+// JSON report shows exactly P's reads and as many program runs.
+TEST(Bpf, CliAttachReportsExactCounts) {
+    constexpr uint32_t N = 500;
+    guest::Child p, q;
+    const char* cli_env = std::getenv("KVIEW_CLI");
+    std::string cli = cli_env ? cli_env : "build/cli/kview";
+    std::string cmd = cli + " attach -p " + std::to_string(p.pid()) + " --obj " +
+                      KVIEW_TEST_BPF_OBJ + " -d 4s -f json";
+    FILE* out = popen(cmd.c_str(), "r");
+    ASSERT_NE(out, nullptr);
+    auto dev = kview::Device::open();
+    ASSERT_TRUE(dev.ok());
+    for (int i = 0; i < 200; i++) { // wait until the view is live (<= 2 s)
+        auto g = dev.value().global_stats();
+        if (g.ok() && g.value().live_views == 1)
+            break;
+        usleep(10000);
+    }
+    usleep(300000); // both programs attached
+    p.reads(N);
+    q.reads(N);
+    std::string json;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), out)) > 0)
+        json.append(buf, n);
+    EXPECT_EQ(pclose(out), 0) << json;
+    const std::string want = "\"symbol\":\"vfs_read\",\"kind\":\"kprobe\"";
+    auto at = json.rfind(want);
+    ASSERT_NE(at, std::string::npos) << json;
+    std::string hook = json.substr(at, json.find('}', at) - at);
+    EXPECT_NE(hook.find("\"hits\":" + std::to_string(N) + ","), std::string::npos) << hook;
+    EXPECT_NE(hook.find("\"foreign\":0,"), std::string::npos) << hook;
+    EXPECT_NE(hook.find("\"bpf_runs\":" + std::to_string(N)), std::string::npos) << hook;
+}
+
+} // namespace
