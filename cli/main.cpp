@@ -58,6 +58,27 @@ void die_usage(const std::string& msg) {
     std::exit(2);
 }
 
+// Option values shared by the subcommands: parsed, or usage + exit 2.
+pid_t pid_arg(const char* s) {
+    auto r = kview::parse_pid(s);
+    if (!r)
+        die_usage(r.error().message());
+    return r.value();
+}
+
+std::chrono::milliseconds duration_arg(const char* s) {
+    auto r = kview::parse_duration(s);
+    if (!r)
+        die_usage(r.error().message());
+    return r.value();
+}
+
+bool json_arg(const char* s) {
+    if (std::strcmp(s, "json") && std::strcmp(s, "text"))
+        die_usage("-f takes text or json");
+    return !std::strcmp(s, "json");
+}
+
 int fail(const kview::Error& e) {
     std::fprintf(stderr, "kview: %s\n", e.message().c_str());
     return 1;
@@ -147,13 +168,7 @@ int cmd_trace(int argc, char** argv) {
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "p:k:r:s:d:i:f:h", opts, nullptr)) != -1;) {
         switch (c) {
-        case 'p': {
-            auto r = kview::parse_pid(optarg);
-            if (!r)
-                die_usage(r.error().message());
-            pid = r.value();
-            break;
-        }
+        case 'p': pid = pid_arg(optarg); break;
         case 'k':
         case 'r': {
             auto r = kview::parse_hook_spec(optarg);
@@ -173,19 +188,9 @@ int cmd_trace(int argc, char** argv) {
             hooks.push_back({KVIEW_HOOK_SYSCALL_EXIT, r.value()});
             break;
         }
-        case 'd':
-        case 'i': {
-            auto r = kview::parse_duration(optarg);
-            if (!r)
-                die_usage(r.error().message());
-            (c == 'd' ? duration : interval) = r.value();
-            break;
-        }
-        case 'f':
-            if (std::strcmp(optarg, "json") && std::strcmp(optarg, "text"))
-                die_usage("-f takes text or json");
-            json = !std::strcmp(optarg, "json");
-            break;
+        case 'd': duration = duration_arg(optarg); break;
+        case 'i': interval = duration_arg(optarg); break;
+        case 'f': json = json_arg(optarg); break;
         case 'F': flags |= KVIEW_VIEW_FOLLOW_FORK; break;
         case 'E': flags |= KVIEW_VIEW_EXEC_REAPPLY; break;
         case 'h': std::fputs(kUsage, stdout); return 0;
@@ -281,13 +286,7 @@ int cmd_attach(int argc, char** argv) {
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "p:o:c:d:f:h", opts, nullptr)) != -1;) {
         switch (c) {
-        case 'p': {
-            auto r = kview::parse_pid(optarg);
-            if (!r)
-                die_usage(r.error().message());
-            pid = r.value();
-            break;
-        }
+        case 'p': pid = pid_arg(optarg); break;
         case 'o': obj_path = optarg; break;
         case 'c': {
             char* end = nullptr;
@@ -297,18 +296,8 @@ int cmd_attach(int argc, char** argv) {
                 die_usage(std::string("bad --cookie '") + optarg + "'");
             break;
         }
-        case 'd': {
-            auto r = kview::parse_duration(optarg);
-            if (!r)
-                die_usage(r.error().message());
-            duration = r.value();
-            break;
-        }
-        case 'f':
-            if (std::strcmp(optarg, "json") && std::strcmp(optarg, "text"))
-                die_usage("-f takes text or json");
-            json = !std::strcmp(optarg, "json");
-            break;
+        case 'd': duration = duration_arg(optarg); break;
+        case 'f': json = json_arg(optarg); break;
         case 'F': flags |= KVIEW_VIEW_FOLLOW_FORK; break;
         case 'E': flags |= KVIEW_VIEW_EXEC_REAPPLY; break;
         case 'h': std::fputs(kUsage, stdout); return 0;
