@@ -1,5 +1,9 @@
 // kview: trace one process with hooks that fire for it only.
+#include <fcntl.h>
 #include <getopt.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -10,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "actions.hpp"
 #include "kview/bpf.hpp"
 #include "kview/parse.hpp"
 #include "kview/view.hpp"
@@ -32,12 +37,18 @@ Commands:
 
 trace options:
   -p, --pid PID          process to trace (all its threads)
+  -c, --command CMD      run `sh -c CMD` traced from its first instruction (follows
+                         exec and fork); it is terminated if kview exits first
   -k, --kprobe FUNC[+OFF]  hook FUNC's entry (after the fentry call) or FUNC+OFF
   -r, --kretprobe FUNC   hook FUNC's return
   -s, --syscall NAME     hook syscall NAME's entry and exit (e.g. read, sendmsg)
   -d, --duration DUR     stop after DUR (500ms, 10s, 2m); default: until Ctrl-C
   -i, --interval DUR     print counts every DUR
-  -f, --format FMT       text (default) or json (one JSON object per report)
+  -a, --action ACTION    count (default): hit counts per hook;
+                         hist=argN: log2 histogram of argument N (1..5) at entry;
+                         latency: log2 histogram of entry->return time (ns) of -k/-s;
+                         print: one line per event (pid, tid, arg1 or return value)
+  -f, --format FMT       text (default) or json (one JSON object per line)
       --fork             forked children join the view
       --exec             keep tracing the target across exec (default: stop)
 
@@ -47,8 +58,12 @@ Examples:
   sudo insmod kmod/kview.ko
   kview version
   kview trace -p 1234 -k vfs_read -d 10s
+  kview trace -c 'dd if=/dev/zero of=/dev/null bs=1 count=20000' -k vfs_read
   kview trace -p 1234 -s read -s sendmsg -i 1s -f json
   kview trace -p 1234 -k vfs_read -r vfs_read --fork
+  kview trace -p 1234 -k vfs_read -a hist=arg3       # read sizes
+  kview trace -c 'ls -l /' -k vfs_read -a latency
+  kview trace -p 1234 -s openat -a print
   kview attach -p 1234 --obj count.bpf.o -d 30s   # maps stay readable with bpftool
   kview stat
 )";
@@ -78,6 +93,87 @@ bool json_arg(const char* s) {
         die_usage("-f takes text or json");
     return !std::strcmp(s, "json");
 }
+
+// A plain "prog arg..." runs as is (its pid is the command's, as with
+// bpftrace -c); anything with shell syntax runs under /bin/sh -c.
+void exec_command(const std::string& cmd) {
+    if (cmd.find_first_of("|&;<>()$`\\\"'*?[#{}~\n") == std::string::npos) {
+        std::vector<std::string> words;
+        size_t i = 0;
+        while ((i = cmd.find_first_not_of(" \t", i)) != std::string::npos) {
+            size_t j = cmd.find_first_of(" \t", i);
+            words.push_back(cmd.substr(i, j == std::string::npos ? j : j - i));
+            i = j;
+        }
+        std::vector<char*> argv;
+        for (auto& w : words)
+            argv.push_back(w.data());
+        argv.push_back(nullptr);
+        if (!words.empty())
+            execvp(argv[0], argv.data());
+        return;
+    }
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+}
+
+// `-c CMD`: a child that waits on a pipe until the view and its hooks exist,
+// then execs `sh -c CMD` (the view follows it across exec and fork). Killed
+// if kview exits first.
+class Command {
+  public:
+    Command() = default;
+    Command(const Command&) = delete;
+    Command& operator=(const Command&) = delete;
+    ~Command() {
+        if (pid_ > 0) {
+            kill(pid_, SIGTERM);
+            waitpid(pid_, nullptr, 0);
+        }
+    }
+    [[nodiscard]] kview::Result<pid_t> spawn(const std::string& cmd) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) != 0)
+            return kview::errno_error("pipe");
+        pid_t parent = getpid();
+        pid_ = fork();
+        if (pid_ < 0)
+            return kview::errno_error("fork");
+        if (pid_ == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent)
+                _exit(127);
+            sigset_t all;
+            sigfillset(&all);
+            sigprocmask(SIG_UNBLOCK, &all, nullptr);
+            close(p[1]);
+            char go = 0;
+            if (read(p[0], &go, 1) != 1)
+                _exit(127); // kview gave up before starting us
+            exec_command(cmd);
+            _exit(127);
+        }
+        close(p[0]);
+        go_ = kview::Fd(p[1]);
+        return pid_;
+    }
+    void start() {
+        if (write(go_.get(), "g", 1) != 1)
+            std::fprintf(stderr, "kview: could not start the command\n");
+        go_.reset();
+    }
+    // Reap; -1 if still running.
+    int reap() {
+        int st = 0;
+        if (pid_ <= 0 || waitpid(pid_, &st, WNOHANG) != pid_)
+            return -1;
+        pid_ = -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+
+  private:
+    pid_t pid_ = -1;
+    kview::Fd go_;
+};
 
 int fail(const kview::Error& e) {
     std::fprintf(stderr, "kview: %s\n", e.message().c_str());
@@ -145,7 +241,7 @@ void report(const kview::ViewStats& s, bool json, bool final_report) {
 
 int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
                    std::chrono::milliseconds duration, std::chrono::milliseconds interval,
-                   bool json);
+                   bool json, kview::cli::Actions* actions = nullptr);
 kview::Fd block_signals();
 
 int cmd_trace(int argc, char** argv) {
@@ -155,20 +251,35 @@ int cmd_trace(int argc, char** argv) {
         {"duration", required_argument, nullptr, 'd'}, {"interval", required_argument, nullptr, 'i'},
         {"format", required_argument, nullptr, 'f'},  {"fork", no_argument, nullptr, 'F'},
         {"exec", no_argument, nullptr, 'E'},          {"help", no_argument, nullptr, 'h'},
+        {"command", required_argument, nullptr, 'c'}, {"action", required_argument, nullptr, 'a'},
         {nullptr, 0, nullptr, 0}};
+    // One user hook (-k, -r, -s): an entry and/or a return kernel hook. Its
+    // index is the cookie of both, so actions can pair them.
     struct Hook {
-        uint32_t kind;
+        std::string label;
         kview::HookSpec spec;
+        uint32_t entry = 0; // KVIEW_HOOK_* or 0
+        uint32_t ret = 0;
     };
+    kview::cli::ActionSpec action;
     pid_t pid = 0;
     std::vector<Hook> hooks;
     std::chrono::milliseconds duration{0}, interval{0};
     bool json = false;
     uint32_t flags = 0;
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "p:k:r:s:d:i:f:h", opts, nullptr)) != -1;) {
+    std::string command;
+    for (int c; (c = getopt_long(argc, argv, "p:c:k:r:s:d:i:f:a:h", opts, nullptr)) != -1;) {
         switch (c) {
+        case 'a': {
+            auto r = kview::cli::parse_action(optarg);
+            if (!r)
+                die_usage(r.error().message());
+            action = r.value();
+            break;
+        }
         case 'p': pid = pid_arg(optarg); break;
+        case 'c': command = optarg; break;
         case 'k':
         case 'r': {
             auto r = kview::parse_hook_spec(optarg);
@@ -176,16 +287,19 @@ int cmd_trace(int argc, char** argv) {
                 die_usage(r.error().message());
             if (c == 'r' && r.value().offset)
                 die_usage("-r takes a function name without offset");
-            hooks.push_back({c == 'k' ? uint32_t{KVIEW_HOOK_KPROBE} : uint32_t{KVIEW_HOOK_KRETPROBE},
-                             r.value()});
+            if (c == 'k')
+                hooks.push_back({optarg, r.value(), KVIEW_HOOK_KPROBE, 0});
+            else
+                hooks.push_back({std::string(optarg) + ":return", r.value(), 0,
+                                 KVIEW_HOOK_KRETPROBE});
             break;
         }
         case 's': {
             auto r = kview::parse_hook_spec(optarg);
             if (!r || r.value().offset)
                 die_usage("-s takes a syscall name, e.g. -s read");
-            hooks.push_back({KVIEW_HOOK_SYSCALL_ENTER, r.value()});
-            hooks.push_back({KVIEW_HOOK_SYSCALL_EXIT, r.value()});
+            hooks.push_back({"syscall:" + r.value().symbol, r.value(), KVIEW_HOOK_SYSCALL_ENTER,
+                             KVIEW_HOOK_SYSCALL_EXIT});
             break;
         }
         case 'd': duration = duration_arg(optarg); break;
@@ -199,33 +313,80 @@ int cmd_trace(int argc, char** argv) {
     }
     if (optind < argc)
         die_usage(std::string("unexpected argument '") + argv[optind] + "'");
-    if (!pid)
-        die_usage("trace needs -p PID");
+    if (!pid == command.empty())
+        die_usage("trace needs one of -p PID or -c 'CMD'");
     if (hooks.empty())
         die_usage("trace needs at least one hook (-k, -r or -s)");
+    using kview::cli::Action;
+    std::vector<std::string> labels;
+    for (auto& h : hooks) {
+        if (action.action == Action::Latency && h.entry == KVIEW_HOOK_KPROBE) {
+            if (h.spec.offset)
+                die_usage("-a latency needs function entries (-k FUNC without offset)");
+            h.ret = KVIEW_HOOK_KRETPROBE; // pair the entry with its return
+        }
+        if ((action.action == Action::Latency || action.action == Action::Hist) && !h.entry)
+            die_usage("-a " + std::string(action.action == Action::Hist ? "hist" : "latency") +
+                      " needs entry hooks (-k or -s), not -r");
+        labels.push_back(h.label);
+    }
 
     // Block the signals before creating the view: Ctrl-C always detaches.
     kview::Fd sfd = block_signals();
     if (!sfd.valid())
         return fail(kview::errno_error("signalfd"));
 
+    Command child;
+    if (!command.empty()) {
+        auto spawned = child.spawn(command);
+        if (!spawned)
+            return fail(spawned.error());
+        pid = spawned.value();
+        flags |= KVIEW_VIEW_EXEC_REAPPLY | KVIEW_VIEW_FOLLOW_FORK;
+    }
+    std::unique_ptr<kview::cli::Actions> actions;
+    if (action.action != Action::Count) {
+        auto a = kview::cli::Actions::load(action, json, labels, stdout);
+        if (!a)
+            return fail(a.error());
+        actions = std::move(a.value());
+    }
     auto view = kview::View::create(pid, flags);
     if (!view)
         return fail(view.error());
-    for (const auto& h : hooks) {
-        auto r = view.value().add_hook(h.kind, h.spec.symbol, h.spec.offset);
-        if (!r)
-            return fail(r.error()); // the view is torn down on return
+    for (size_t i = 0; i < hooks.size(); i++) {
+        const auto& h = hooks[i];
+        bool hist = action.action == Action::Hist;
+        for (uint32_t kind : {h.entry, h.ret}) {
+            if (!kind)
+                continue;
+            bool ret = kind == h.ret;
+            int prog = -1;
+            if (actions && !(hist && ret))
+                prog = ret ? actions->return_fd() : actions->entry_fd();
+            uint64_t cookie = i | (h.entry == KVIEW_HOOK_SYSCALL_ENTER ? 1u << 31 : 0);
+            auto r = view.value().add_hook(kind, h.spec.symbol, ret ? 0 : h.spec.offset, cookie, prog);
+            if (!r)
+                return fail(r.error()); // the view is torn down on return
+        }
     }
     if (!json)
         std::fprintf(stderr, "kview: tracing pid %d with %zu hook(s); Ctrl-C to stop\n", pid,
                      hooks.size());
-    return run_until_done(view.value(), sfd, pid, duration, interval, json);
+    if (!command.empty())
+        child.start();
+    int rc = run_until_done(view.value(), sfd, pid, duration, interval, json, actions.get());
+    if (!command.empty()) {
+        int status = child.reap();
+        if (status >= 0 && !json)
+            std::fprintf(stderr, "kview: command exited with status %d\n", status);
+    }
+    return rc;
 }
 
 int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
                    std::chrono::milliseconds duration, std::chrono::milliseconds interval,
-                   bool json) {
+                   bool json, kview::cli::Actions* actions) {
     using clock = std::chrono::steady_clock;
     auto start = clock::now(), next = start + interval;
     for (;;) {
@@ -234,9 +395,12 @@ int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
         if (duration.count())
             wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(
                                       start + duration - now));
-        pollfd p{sfd.get(), POLLIN, 0};
-        int n = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, wait.count())));
-        if (n > 0)
+        pollfd p[2] = {{sfd.get(), POLLIN, 0},
+                       {actions ? actions->events_fd() : -1, POLLIN, 0}};
+        int n = poll(p, 2, static_cast<int>(std::max<int64_t>(0, wait.count())));
+        if (n > 0 && (p[1].revents & POLLIN))
+            actions->consume();
+        if (n > 0 && (p[0].revents & POLLIN))
             break; // SIGINT/SIGTERM
         auto st = view.stats();
         if (!st)
@@ -257,6 +421,8 @@ int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
     auto st = view.stats();
     if (!st)
         return fail(st.error());
+    if (actions)
+        actions->print_summary();
     report(st.value(), json, true);
     return 0;
 }

@@ -1,0 +1,182 @@
+#include "actions.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/kview.h>
+
+#include <cerrno>
+#include <cstring>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+#pragma GCC diagnostic ignored "-Wcast-align"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#include "kview_actions.skel.h"
+#pragma GCC diagnostic pop
+
+namespace kview::cli {
+namespace {
+
+constexpr uint32_t kSlots = 64;
+
+// Mirrors struct kview_event in kview_actions.bpf.c.
+struct Event {
+    uint64_t ts;
+    uint32_t pid;
+    uint32_t tid;
+    uint32_t hook;
+    uint32_t is_return;
+    uint64_t value;
+    char comm[16];
+};
+
+// bcc-style log2 histogram: "  2 -> 3  : 5  |****   |".
+void print_log2(FILE* out, const char* unit, const std::vector<uint64_t>& slots) {
+    size_t last = 0;
+    uint64_t max = 0;
+    for (size_t i = 0; i < slots.size(); i++) {
+        if (slots[i]) {
+            last = i;
+            max = std::max(max, slots[i]);
+        }
+    }
+    if (!max) {
+        std::fprintf(out, "     (no events)\n");
+        return;
+    }
+    std::fprintf(out, "%24s : count     distribution\n", unit);
+    for (size_t i = 0; i <= last; i++) {
+        uint64_t lo = i == 0 ? 0 : (uint64_t{1} << (i - 1));
+        uint64_t hi = i == 0 ? 0 : (uint64_t{1} << i) - 1;
+        int stars = static_cast<int>(slots[i] * 40 / max);
+        std::fprintf(out, "%10llu -> %-10llu : %-8llu |%-40s|\n",
+                     static_cast<unsigned long long>(lo), static_cast<unsigned long long>(hi),
+                     static_cast<unsigned long long>(slots[i]), std::string(static_cast<size_t>(stars), '*').c_str());
+    }
+}
+
+} // namespace
+
+Result<ActionSpec> parse_action(std::string_view s) {
+    ActionSpec a;
+    if (s == "count")
+        return a;
+    if (s == "latency") {
+        a.action = Action::Latency;
+        return a;
+    }
+    if (s == "print") {
+        a.action = Action::Print;
+        return a;
+    }
+    if (s.size() == 9 && (s.substr(0, 8) == "hist=arg" || s.substr(0, 8) == "hist:arg") &&
+        s[8] >= '1' && s[8] <= '5') {
+        a.action = Action::Hist;
+        a.arg = static_cast<uint32_t>(s[8] - '0');
+        return a;
+    }
+    return Error{EINVAL, "action '" + std::string(s) + "'",
+                 "use count, hist=argN (N = 1..5), latency or print"};
+}
+
+Result<std::unique_ptr<Actions>> Actions::load(const ActionSpec& spec, bool json,
+                                               std::vector<std::string> labels, FILE* out) {
+    std::unique_ptr<Actions> a(new Actions());
+    a->spec_ = spec;
+    a->json_ = json;
+    a->out_ = out;
+    a->labels_ = std::move(labels);
+    a->skel_ = kview_actions__open();
+    if (!a->skel_)
+        return errno_error("open built-in BPF actions");
+    a->skel_->rodata->action = static_cast<uint32_t>(spec.action);
+    a->skel_->rodata->hist_arg = spec.arg;
+    if (kview_actions__load(a->skel_) != 0)
+        return errno_error("load built-in BPF actions", "run with a kernel that has BTF and BPF");
+    if (spec.action == Action::Print) {
+        a->rb_ = ring_buffer__new(bpf_map__fd(a->skel_->maps.events), on_event, a.get(), nullptr);
+        if (!a->rb_)
+            return errno_error("ring buffer");
+    }
+    return a;
+}
+
+Actions::~Actions() {
+    ring_buffer__free(rb_);
+    kview_actions__destroy(skel_);
+}
+
+int Actions::entry_fd() const { return bpf_program__fd(skel_->progs.kview_entry); }
+int Actions::return_fd() const { return bpf_program__fd(skel_->progs.kview_return); }
+int Actions::events_fd() const { return rb_ ? ring_buffer__epoll_fd(rb_) : -1; }
+
+void Actions::consume() {
+    if (rb_)
+        ring_buffer__consume(rb_);
+}
+
+int Actions::on_event(void* self, void* data, size_t size) {
+    auto* a = static_cast<Actions*>(self);
+    if (size < sizeof(Event))
+        return 0;
+    Event e;
+    std::memcpy(&e, data, sizeof(e));
+    if (!a->first_ts_)
+        a->first_ts_ = e.ts;
+    std::string comm(e.comm, strnlen(e.comm, sizeof(e.comm)));
+    const std::string& label = e.hook < a->labels_.size() ? a->labels_[e.hook] : "?";
+    double t = static_cast<double>(e.ts - a->first_ts_) / 1e9;
+    if (a->json_)
+        std::fprintf(a->out_,
+                     "{\"event\":{\"time\":%.9f,\"comm\":\"%s\",\"pid\":%u,\"tid\":%u,"
+                     "\"hook\":\"%s\",\"type\":\"%s\",\"%s\":%llu}}\n",
+                     t, comm.c_str(), e.pid, e.tid, label.c_str(), e.is_return ? "return" : "entry",
+                     e.is_return ? "retval" : "arg1", static_cast<unsigned long long>(e.value));
+    else
+        std::fprintf(a->out_, "%12.6f %-16s %7u %7u %-24s %-6s %s=0x%llx\n", t, comm.c_str(),
+                     e.pid, e.tid, label.c_str(), e.is_return ? "return" : "entry",
+                     e.is_return ? "ret" : "arg1", static_cast<unsigned long long>(e.value));
+    return 0;
+}
+
+void Actions::print_summary() {
+    consume();
+    if (spec_.action != Action::Hist && spec_.action != Action::Latency)
+        return;
+    int fd = bpf_map__fd(skel_->maps.hist);
+    for (uint32_t h = 0; h < labels_.size() && h < KVIEW_MAX_HOOKS; h++) {
+        std::vector<uint64_t> slots(kSlots);
+        bool any = false;
+        for (uint32_t s = 0; s < kSlots; s++) {
+            uint32_t key = h * kSlots + s;
+            uint64_t v = 0;
+            if (bpf_map_lookup_elem(fd, &key, &v) == 0)
+                slots[s] = v;
+            any |= slots[s] != 0;
+        }
+        bool lat = spec_.action == Action::Latency;
+        if (json_) {
+            std::fprintf(out_, "{\"hist\":{\"hook\":\"%s\",\"unit\":\"%s\",\"buckets\":[",
+                         labels_[h].c_str(), lat ? "nsecs" : ("arg" + std::to_string(spec_.arg)).c_str());
+            bool first = true;
+            for (uint32_t s = 0; s < kSlots; s++) {
+                if (!slots[s])
+                    continue;
+                uint64_t lo = s == 0 ? 0 : (uint64_t{1} << (s - 1));
+                uint64_t hi = s == 0 ? 0 : (uint64_t{1} << s) - 1;
+                std::fprintf(out_, "%s{\"low\":%llu,\"high\":%llu,\"count\":%llu}", first ? "" : ",",
+                             static_cast<unsigned long long>(lo), static_cast<unsigned long long>(hi),
+                             static_cast<unsigned long long>(slots[s]));
+                first = false;
+            }
+            std::fprintf(out_, "]}}\n");
+        } else {
+            std::fprintf(out_, "\n@%s %s:\n", labels_[h].c_str(),
+                         lat ? "latency" : ("arg" + std::to_string(spec_.arg)).c_str());
+            print_log2(out_, lat ? "nsecs" : "value", slots);
+        }
+    }
+    std::fflush(out_);
+}
+
+} // namespace kview::cli

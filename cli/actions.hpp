@@ -1,0 +1,57 @@
+// Built-in actions of `kview trace -a`: hist, latency, print. They are BPF
+// programs (cli/bpf/kview_actions.bpf.c, loaded from a bpftool skeleton)
+// attached to the view's hooks, never globally.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kview/result.hpp"
+
+struct kview_actions;
+struct ring_buffer;
+
+namespace kview::cli {
+
+enum class Action { Count, Hist, Latency, Print };
+
+struct ActionSpec {
+    Action action = Action::Count;
+    uint32_t arg = 0; // hist: argument 1..5
+};
+
+// "count", "hist=argN" (N = 1..5), "latency", "print".
+[[nodiscard]] Result<ActionSpec> parse_action(std::string_view s);
+
+class Actions {
+  public:
+    // labels[i]: the name printed for the hooks whose cookie is i.
+    [[nodiscard]] static Result<std::unique_ptr<Actions>>
+    load(const ActionSpec& spec, bool json, std::vector<std::string> labels, FILE* out);
+    ~Actions();
+    Actions(const Actions&) = delete;
+    Actions& operator=(const Actions&) = delete;
+
+    [[nodiscard]] int entry_fd() const;
+    [[nodiscard]] int return_fd() const;
+    [[nodiscard]] int events_fd() const; // -1 unless print
+    void consume();                      // print pending events
+    void print_summary();                // histograms (hist, latency)
+
+  private:
+    Actions() = default;
+    static int on_event(void* self, void* data, size_t size);
+    ActionSpec spec_;
+    bool json_ = false;
+    FILE* out_ = stdout;
+    std::vector<std::string> labels_;
+    kview_actions* skel_ = nullptr;
+    ring_buffer* rb_ = nullptr;
+    uint64_t first_ts_ = 0;
+};
+
+} // namespace kview::cli
