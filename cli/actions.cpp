@@ -102,6 +102,8 @@ Result<std::unique_ptr<Actions>> Actions::load(const ActionSpec& spec, bool json
 }
 
 Actions::~Actions() {
+    for (auto* l : links_)
+        bpf_link__destroy(l);
     ring_buffer__free(rb_);
     kview_actions__destroy(skel_);
 }
@@ -109,6 +111,39 @@ Actions::~Actions() {
 int Actions::entry_fd() const { return bpf_program__fd(skel_->progs.kview_entry); }
 int Actions::return_fd() const { return bpf_program__fd(skel_->progs.kview_return); }
 int Actions::events_fd() const { return rb_ ? ring_buffer__epoll_fd(rb_) : -1; }
+
+Result<void> Actions::attach_tracepoints(const std::vector<std::string>& names, pid_t tgid) {
+    uint32_t key = static_cast<uint32_t>(tgid);
+    uint8_t one = 1;
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.traced), &key, &one, BPF_ANY) != 0)
+        return errno_error("tracepoint filter map");
+    for (size_t i = 0; i < names.size() && i < KVIEW_MAX_HOOKS; i++) {
+        auto colon = names[i].find(':');
+        if (colon == std::string::npos || colon == 0 || colon + 1 == names[i].size())
+            return Error{EINVAL, "tracepoint '" + names[i] + "'", "use category:name"};
+        std::string cat = names[i].substr(0, colon), name = names[i].substr(colon + 1);
+        LIBBPF_OPTS(bpf_tracepoint_opts, opts, .bpf_cookie = i);
+        bpf_link* l = bpf_program__attach_tracepoint_opts(skel_->progs.kview_tracepoint,
+                                                          cat.c_str(), name.c_str(), &opts);
+        if (!l)
+            return errno_error("attach tracepoint " + names[i],
+                               "see /sys/kernel/tracing/available_events");
+        links_.push_back(l);
+        tracepoints_.push_back(names[i]);
+    }
+    return {};
+}
+
+std::vector<Actions::TracepointStats> Actions::tracepoint_stats() const {
+    std::vector<TracepointStats> out;
+    for (uint32_t i = 0; i < tracepoints_.size(); i++) {
+        TracepointStats t{tracepoints_[i], 0, 0};
+        (void)bpf_map_lookup_elem(bpf_map__fd(skel_->maps.tp_hits), &i, &t.hits);
+        (void)bpf_map_lookup_elem(bpf_map__fd(skel_->maps.tp_filtered), &i, &t.filtered);
+        out.push_back(t);
+    }
+    return out;
+}
 
 void Actions::consume() {
     if (rb_)
@@ -124,7 +159,11 @@ int Actions::on_event(void* self, void* data, size_t size) {
     if (!a->first_ts_)
         a->first_ts_ = e.ts;
     std::string comm(e.comm, strnlen(e.comm, sizeof(e.comm)));
-    const std::string& label = e.hook < a->labels_.size() ? a->labels_[e.hook] : "?";
+    std::string label = "?";
+    if (e.hook < a->labels_.size())
+        label = a->labels_[e.hook];
+    else if (e.hook >= KVIEW_MAX_HOOKS && e.hook - KVIEW_MAX_HOOKS < a->tracepoints_.size())
+        label = "tracepoint:" + a->tracepoints_[e.hook - KVIEW_MAX_HOOKS];
     double t = static_cast<double>(e.ts - a->first_ts_) / 1e9;
     if (a->json_)
         std::fprintf(a->out_,

@@ -3,6 +3,8 @@
 // attached to the view's hooks, never globally.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -14,6 +16,7 @@
 
 struct kview_actions;
 struct ring_buffer;
+struct bpf_link;
 
 namespace kview::cli {
 
@@ -42,6 +45,16 @@ class Actions {
     void consume();                      // print pending events
     void print_summary();                // histograms (hist, latency)
 
+    // Tracepoints: attached globally and filtered on the traced tgid
+    // ("filtered, not private"). names: "category:name".
+    [[nodiscard]] Result<void> attach_tracepoints(const std::vector<std::string>& names, pid_t tgid);
+    struct TracepointStats {
+        std::string name;
+        uint64_t hits = 0;     // from the traced process
+        uint64_t filtered = 0; // entries from other processes (their cost)
+    };
+    [[nodiscard]] std::vector<TracepointStats> tracepoint_stats() const;
+
   private:
     Actions() = default;
     static int on_event(void* self, void* data, size_t size);
@@ -49,6 +62,8 @@ class Actions {
     bool json_ = false;
     FILE* out_ = stdout;
     std::vector<std::string> labels_;
+    std::vector<std::string> tracepoints_;
+    std::vector<struct bpf_link*> links_;
     kview_actions* skel_ = nullptr;
     ring_buffer* rb_ = nullptr;
     uint64_t first_ts_ = 0;

@@ -1,4 +1,5 @@
 // kview: trace one process with hooks that fire for it only.
+#include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <sys/prctl.h>
@@ -42,6 +43,8 @@ trace options:
   -k, --kprobe FUNC[+OFF]  hook FUNC's entry (after the fentry call) or FUNC+OFF
   -r, --kretprobe FUNC   hook FUNC's return
   -s, --syscall NAME     hook syscall NAME's entry and exit (e.g. read, sendmsg)
+  -t, --tracepoint CAT:NAME  count tracepoint hits of the target. NOT PRIVATE: attached
+                         globally and filtered by pid (labelled "filtered" in the output)
   -d, --duration DUR     stop after DUR (500ms, 10s, 2m); default: until Ctrl-C
   -i, --interval DUR     print counts every DUR
   -a, --action ACTION    count (default): hit counts per hook;
@@ -49,6 +52,9 @@ trace options:
                          latency: log2 histogram of entry->return time (ns) of -k/-s;
                          print: one line per event (pid, tid, arg1 or return value)
   -f, --format FMT       text (default) or json (one JSON object per line)
+  -o, --output FILE      write reports and events to FILE
+  -v, --verbose          libbpf debug output (verifier logs)
+      --dry-run          check arguments, programs, target and symbols; attach nothing
       --fork             forked children join the view
       --exec             keep tracing the target across exec (default: stop)
 
@@ -175,6 +181,34 @@ class Command {
     kview::Fd go_;
 };
 
+int libbpf_verbose(enum libbpf_print_level, const char* fmt, va_list ap) {
+    return std::vfprintf(stderr, fmt, ap);
+}
+
+int libbpf_quiet(enum libbpf_print_level level, const char* fmt, va_list ap) {
+    return level == LIBBPF_WARN ? std::vfprintf(stderr, fmt, ap) : 0;
+}
+
+bool kallsyms_has(const std::string& sym) {
+    FILE* f = std::fopen("/proc/kallsyms", "re");
+    if (!f)
+        return true; // cannot tell: let the module decide
+    char line[512];
+    bool found = false;
+    while (!found && std::fgets(line, sizeof(line), f)) {
+        char* name = std::strrchr(line, ' ');
+        if (!name)
+            continue;
+        std::string n(name + 1);
+        while (!n.empty() && (n.back() == '\n' || n.back() == '\r'))
+            n.pop_back();
+        auto tab = n.find('\t');
+        found = n.substr(0, tab) == sym;
+    }
+    std::fclose(f);
+    return found;
+}
+
 int fail(const kview::Error& e) {
     std::fprintf(stderr, "kview: %s\n", e.message().c_str());
     return 1;
@@ -243,6 +277,7 @@ int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
                    std::chrono::milliseconds duration, std::chrono::milliseconds interval,
                    bool json, kview::cli::Actions* actions = nullptr);
 kview::Fd block_signals();
+void report_tracepoints(kview::cli::Actions* actions, bool json);
 
 int cmd_trace(int argc, char** argv) {
     static const option opts[] = {
@@ -252,7 +287,10 @@ int cmd_trace(int argc, char** argv) {
         {"format", required_argument, nullptr, 'f'},  {"fork", no_argument, nullptr, 'F'},
         {"exec", no_argument, nullptr, 'E'},          {"help", no_argument, nullptr, 'h'},
         {"command", required_argument, nullptr, 'c'}, {"action", required_argument, nullptr, 'a'},
+        {"output", required_argument, nullptr, 'o'},  {"verbose", no_argument, nullptr, 'v'},
+        {"dry-run", no_argument, nullptr, 'n'},       {"tracepoint", required_argument, nullptr, 't'},
         {nullptr, 0, nullptr, 0}};
+    std::vector<std::string> tracepoints;
     // One user hook (-k, -r, -s): an entry and/or a return kernel hook. Its
     // index is the cookie of both, so actions can pair them.
     struct Hook {
@@ -269,8 +307,18 @@ int cmd_trace(int argc, char** argv) {
     uint32_t flags = 0;
     optind = 1;
     std::string command;
-    for (int c; (c = getopt_long(argc, argv, "p:c:k:r:s:d:i:f:a:h", opts, nullptr)) != -1;) {
+    bool dry_run = false;
+    for (int c; (c = getopt_long(argc, argv, "p:c:k:r:s:t:d:i:f:a:o:vh", opts, nullptr)) != -1;) {
         switch (c) {
+        case 't': tracepoints.push_back(optarg); break;
+        case 'o':
+            if (!std::freopen(optarg, "w", stdout)) {
+                std::fprintf(stderr, "kview: -o %s: %s\n", optarg, std::strerror(errno));
+                return 1;
+            }
+            break;
+        case 'v': libbpf_set_print(libbpf_verbose); break;
+        case 'n': dry_run = true; break;
         case 'a': {
             auto r = kview::cli::parse_action(optarg);
             if (!r)
@@ -315,8 +363,10 @@ int cmd_trace(int argc, char** argv) {
         die_usage(std::string("unexpected argument '") + argv[optind] + "'");
     if (!pid == command.empty())
         die_usage("trace needs one of -p PID or -c 'CMD'");
-    if (hooks.empty())
-        die_usage("trace needs at least one hook (-k, -r or -s)");
+    if (hooks.empty() && tracepoints.empty())
+        die_usage("trace needs at least one hook (-k, -r, -s or -t)");
+    if (tracepoints.size() > KVIEW_MAX_HOOKS)
+        die_usage("too many tracepoints");
     using kview::cli::Action;
     std::vector<std::string> labels;
     for (auto& h : hooks) {
@@ -329,6 +379,27 @@ int cmd_trace(int argc, char** argv) {
             die_usage("-a " + std::string(action.action == Action::Hist ? "hist" : "latency") +
                       " needs entry hooks (-k or -s), not -r");
         labels.push_back(h.label);
+    }
+
+    bool need_actions = action.action != Action::Count || !tracepoints.empty();
+    if (dry_run) {
+        // Everything but the view: arguments, built-in programs (verified by
+        // the kernel), the target and the symbols.
+        if (need_actions) {
+            auto a = kview::cli::Actions::load(action, json, labels, stdout);
+            if (!a)
+                return fail(a.error());
+        }
+        if (pid && kill(pid, 0) != 0 && errno == ESRCH)
+            return fail(kview::Error{ESRCH, "pid " + std::to_string(pid), "no such process"});
+        for (const auto& h : hooks) {
+            std::string sym = (h.entry == KVIEW_HOOK_SYSCALL_ENTER ? "__x64_sys_" : "") + h.spec.symbol;
+            if (!kallsyms_has(sym))
+                return fail(kview::Error{ENOENT, "symbol " + sym, "not in /proc/kallsyms"});
+            std::printf("would hook %s:%s%s%s\n", pid ? ("pid " + std::to_string(pid)).c_str() : "command",
+                        h.label.c_str(), h.entry ? " (entry)" : "", h.ret ? " (return)" : "");
+        }
+        return 0;
     }
 
     // Block the signals before creating the view: Ctrl-C always detaches.
@@ -345,7 +416,7 @@ int cmd_trace(int argc, char** argv) {
         flags |= KVIEW_VIEW_EXEC_REAPPLY | KVIEW_VIEW_FOLLOW_FORK;
     }
     std::unique_ptr<kview::cli::Actions> actions;
-    if (action.action != Action::Count) {
+    if (need_actions) {
         auto a = kview::cli::Actions::load(action, json, labels, stdout);
         if (!a)
             return fail(a.error());
@@ -370,9 +441,17 @@ int cmd_trace(int argc, char** argv) {
                 return fail(r.error()); // the view is torn down on return
         }
     }
+    if (!tracepoints.empty()) {
+        auto r = actions->attach_tracepoints(tracepoints, pid);
+        if (!r)
+            return fail(r.error());
+        if (!json)
+            std::fprintf(stderr, "kview: note: tracepoints are FILTERED, NOT PRIVATE: every process "
+                                 "hitting them runs kview's program, which drops other pids\n");
+    }
     if (!json)
         std::fprintf(stderr, "kview: tracing pid %d with %zu hook(s); Ctrl-C to stop\n", pid,
-                     hooks.size());
+                     hooks.size() + tracepoints.size());
     if (!command.empty())
         child.start();
     int rc = run_until_done(view.value(), sfd, pid, duration, interval, json, actions.get());
@@ -415,6 +494,7 @@ int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
             break;
         if (interval.count() && now >= next) {
             report(st.value(), json, false);
+            report_tracepoints(actions, json);
             next += interval;
         }
     }
@@ -424,7 +504,25 @@ int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
     if (actions)
         actions->print_summary();
     report(st.value(), json, true);
+    report_tracepoints(actions, json);
     return 0;
+}
+
+void report_tracepoints(kview::cli::Actions* actions, bool json) {
+    if (!actions)
+        return;
+    for (const auto& t : actions->tracepoint_stats()) {
+        auto u = [](uint64_t x) { return static_cast<unsigned long long>(x); };
+        if (json)
+            std::printf("{\"tracepoint\":\"%s\",\"hits\":%llu,\"other_process_entries\":%llu,"
+                        "\"private\":false}\n",
+                        t.name.c_str(), u(t.hits), u(t.filtered));
+        else
+            std::printf("tracepoint %-30s %12llu hits  [filtered, not private: %llu entries from "
+                        "other processes]\n",
+                        t.name.c_str(), u(t.hits), u(t.filtered));
+    }
+    std::fflush(stdout);
 }
 
 kview::Fd block_signals() {
@@ -498,6 +596,7 @@ int cmd_attach(int argc, char** argv) {
 } // namespace
 
 int main(int argc, char** argv) {
+    libbpf_set_print(libbpf_quiet);
     if (argc < 2)
         die_usage("missing command");
     std::string cmd = argv[1];

@@ -150,4 +150,45 @@ int kview_return(struct pt_regs *ctx)
 	return 0;
 }
 
+/*
+ * Tracepoints are not private yet: this program is attached GLOBALLY (every
+ * process that hits the tracepoint runs it) and filters on the traced tgids.
+ * The CLI labels these counts "filtered (not private)"; tp_filtered counts
+ * what the other processes paid.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} traced SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KVIEW_MAX_HOOKS);
+	__type(key, __u32);
+	__type(value, __u64);
+} tp_hits SEC(".maps"), tp_filtered SEC(".maps");
+
+SEC("tracepoint/kview/filtered")
+int kview_tracepoint(void *ctx)
+{
+	__u32 tp = bpf_get_attach_cookie(ctx) % KVIEW_MAX_HOOKS;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *c;
+
+	if (!bpf_map_lookup_elem(&traced, &tgid)) {
+		c = bpf_map_lookup_elem(&tp_filtered, &tp);
+		if (c)
+			__sync_fetch_and_add(c, 1);
+		return 0;
+	}
+	c = bpf_map_lookup_elem(&tp_hits, &tp);
+	if (c)
+		__sync_fetch_and_add(c, 1);
+	if (action == ACTION_PRINT)
+		emit(KVIEW_MAX_HOOKS + tp, 0, 0);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -143,3 +143,25 @@ TEST(Cli, PrintOneEventPerHit) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(Cli, TracepointIsFilteredAndLabelled) {
+    auto r = guest::sh(cli() + " trace -c 'dd if=/dev/zero of=/dev/null bs=1 count=2000 status=none'"
+                               " -s read -t syscalls:sys_enter_read -f json");
+    ASSERT_EQ(r.status, 0) << r.out;
+    long long sys = final_hits(r.out, "read", "syscall-enter");
+    ASSERT_GE(sys, 2000) << r.out;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(
+        r.out, m, std::regex("\\{\"tracepoint\":\"syscalls:sys_enter_read\",\"hits\":([0-9]+),"
+                             "\"other_process_entries\":[0-9]+,\"private\":false\\}")))
+        << r.out;
+    EXPECT_EQ(std::stoll(m[1]), sys) << "the filtered tracepoint must see every read of the target";
+    auto t = guest::sh(cli() + " trace -c 'dd if=/dev/zero of=/dev/null bs=1 count=10 status=none'"
+                               " -t syscalls:sys_enter_read");
+    EXPECT_NE(t.out.find("FILTERED, NOT PRIVATE"), std::string::npos) << t.out;
+    EXPECT_NE(t.out.find("[filtered, not private"), std::string::npos) << t.out;
+}
+
+} // namespace
