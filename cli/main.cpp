@@ -55,6 +55,8 @@ trace options:
   -o, --output FILE      write reports and events to FILE
   -v, --verbose          libbpf debug output (verifier logs)
       --dry-run          check arguments, programs, target and symbols; attach nothing
+      --shared-text      comparison mode ("pre-eBPF"): arm the hooks in shared text for
+                         every process and filter in the module. NOT zero-cost
       --fork             forked children join the view
       --exec             keep tracing the target across exec (default: stop)
 
@@ -289,6 +291,7 @@ int cmd_trace(int argc, char** argv) {
         {"command", required_argument, nullptr, 'c'}, {"action", required_argument, nullptr, 'a'},
         {"output", required_argument, nullptr, 'o'},  {"verbose", no_argument, nullptr, 'v'},
         {"dry-run", no_argument, nullptr, 'n'},       {"tracepoint", required_argument, nullptr, 't'},
+        {"shared-text", no_argument, nullptr, 'S'},
         {nullptr, 0, nullptr, 0}};
     std::vector<std::string> tracepoints;
     // One user hook (-k, -r, -s): an entry and/or a return kernel hook. Its
@@ -311,6 +314,7 @@ int cmd_trace(int argc, char** argv) {
     for (int c; (c = getopt_long(argc, argv, "p:c:k:r:s:t:d:i:f:a:o:vh", opts, nullptr)) != -1;) {
         switch (c) {
         case 't': tracepoints.push_back(optarg); break;
+        case 'S': flags |= KVIEW_VIEW_SHARED_TEXT; break;
         case 'o':
             if (!std::freopen(optarg, "w", stdout)) {
                 std::fprintf(stderr, "kview: -o %s: %s\n", optarg, std::strerror(errno));
@@ -441,6 +445,9 @@ int cmd_trace(int argc, char** argv) {
                 return fail(r.error()); // the view is torn down on return
         }
     }
+    if ((flags & KVIEW_VIEW_SHARED_TEXT) && !json)
+        std::fprintf(stderr, "kview: note: --shared-text: hooks armed for EVERY process, filtered "
+                             "in the module (comparison mode, not zero-cost)\n");
     if (!tracepoints.empty()) {
         auto r = actions->attach_tracepoints(tracepoints, pid);
         if (!r)

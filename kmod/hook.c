@@ -219,14 +219,19 @@ static int map_register_error(int err)
 	}
 }
 
-static struct kview_site *site_get(unsigned long addr)
+/*
+ * A site for @addr: shared by every view hooking it privately (a disabled
+ * kprobe; our int3 lives in private copies), or, for a KVIEW_VIEW_SHARED_TEXT
+ * view, a kprobe of its own, armed in shared text for everybody.
+ */
+static struct kview_site *site_get(unsigned long addr, bool shared)
 {
 	struct kview_site *s;
 	int err;
 
 	mutex_lock(&site_lock);
 	list_for_each_entry(s, &sites, node) {
-		if ((unsigned long)s->kp.addr == addr) {
+		if (!shared && (unsigned long)s->kp.addr == addr) {
 			s->refs++;
 			goto out;
 		}
@@ -237,9 +242,11 @@ static struct kview_site *site_get(unsigned long addr)
 		goto out;
 	}
 	INIT_LIST_HEAD(&s->subs);
+	INIT_LIST_HEAD(&s->node);
 	s->kp.addr = (kprobe_opcode_t *)addr;
 	s->kp.pre_handler = kview_pre_handler;
-	s->kp.flags = KPROBE_FLAG_DISABLED;	/* never armed in shared text */
+	if (!shared)
+		s->kp.flags = KPROBE_FLAG_DISABLED;	/* never armed in shared text */
 	err = register_kprobe(&s->kp);
 	if (err) {
 		kfree(s);
@@ -259,9 +266,11 @@ static struct kview_site *site_get(unsigned long addr)
 	 * disabled children. Enable the child only: the aggregator then calls
 	 * our handler when our private int3 traps.
 	 */
+	s->refs = 1;
+	if (shared)
+		goto out;	/* armed; not in the list of private sites */
 	if (!list_empty(&s->kp.list))
 		s->kp.flags &= ~KPROBE_FLAG_DISABLED;
-	s->refs = 1;
 	if (list_empty(&sites))
 		schedule_delayed_work(&site_poll, SITE_POLL_INTERVAL);
 	list_add(&s->node, &sites);
@@ -277,7 +286,7 @@ static void site_put(struct kview_site *s)
 		mutex_unlock(&site_lock);
 		return;
 	}
-	list_del(&s->node);
+	list_del_init(&s->node);
 	mutex_unlock(&site_lock);
 	unregister_kprobe(&s->kp);	/* waits for running handlers */
 	if (s->rh) {
@@ -366,6 +375,7 @@ static void plant_int3(struct kview_view *v, struct kview_hook *h)
 
 int kview_hook_add(struct kview_view *v, struct kview_hook_add *req)
 {
+	bool shared = v->flags & KVIEW_VIEW_SHARED_TEXT;
 	struct kview_hook *h;
 	unsigned long addr;
 	u32 i;
@@ -399,14 +409,16 @@ int kview_hook_add(struct kview_view *v, struct kview_hook_add *req)
 	h->cookie = req->cookie;
 	strscpy(h->symbol, req->symbol, sizeof(h->symbol));
 
-	h->site = site_get(addr);
+	h->site = site_get(addr, shared);
 	if (IS_ERR(h->site)) {
 		err = PTR_ERR(h->site);
 		goto err_free;
 	}
-	err = kview_view_map_page(v, addr, &h->page);
-	if (err)
-		goto err_site;
+	if (!shared) {
+		err = kview_view_map_page(v, addr, &h->page);
+		if (err)
+			goto err_site;
+	}
 
 	mutex_lock(&site_lock);
 	err = kview_hook_is_return(h->kind) ? site_enable_return(h->site) : 0;
@@ -415,7 +427,10 @@ int kview_hook_add(struct kview_view *v, struct kview_hook_add *req)
 	mutex_unlock(&site_lock);
 	if (err)
 		goto err_site;
-	plant_int3(v, h);
+	if (shared)
+		v->hooks[v->nr_hooks++] = h;	/* the kprobe core armed it */
+	else
+		plant_int3(v, h);
 
 	req->hook_id = h->id;
 	req->addr = addr;

@@ -84,6 +84,7 @@ static int put_sized(void __user *arg, const void *src, size_t ksize)
  * registered only while some view asks for it (they run for every fork and
  * exec in the system, a list walk each; documented in docs/design.md).
  */
+#define KVIEW_VIEW_FOLLOW (KVIEW_VIEW_FOLLOW_FORK | KVIEW_VIEW_EXEC_REAPPLY)
 static struct tracepoint *tp_fork, *tp_exec;
 static DEFINE_MUTEX(follow_lock);
 static unsigned int follow_users;
@@ -189,7 +190,7 @@ static void view_destroy(struct kview_view *v)
 	list_del_rcu(&v->node);
 	mutex_unlock(&views_lock);
 	synchronize_rcu();
-	if (v->flags & KVIEW_VIEW_FLAGS_ALL)
+	if (v->flags & KVIEW_VIEW_FOLLOW)
 		follow_put();
 
 	mutex_lock(&v->lock);
@@ -249,7 +250,7 @@ static int view_create(struct kview_file *f, struct kview_view_create *req)
 	v->tgids[0] = v->pid;
 	v->nr_mms = 1;
 
-	if (v->flags) {
+	if (v->flags & KVIEW_VIEW_FOLLOW) {
 		err = follow_get();
 		if (err)
 			goto out_view;
@@ -268,7 +269,11 @@ static int view_create(struct kview_file *f, struct kview_view_create *req)
 	atomic64_inc(&views_created);
 
 	mutex_lock(&v->lock);
-	err = kview_view_build(v);
+	err = 0;
+	if (v->flags & KVIEW_VIEW_SHARED_TEXT)
+		kview_view_build_shared(v);
+	else
+		err = kview_view_build(v);
 	mutex_unlock(&v->lock);
 	if (err) {
 		view_destroy(v);
@@ -282,7 +287,7 @@ static int view_create(struct kview_file *f, struct kview_view_create *req)
 	return 0;
 
 out_follow:
-	if (v->flags)
+	if (v->flags & KVIEW_VIEW_FOLLOW)
 		follow_put();
 out_view:
 	mmdrop(mm);

@@ -118,6 +118,17 @@ static bool image_pmd_shared(void)
 	return MODULES_VADDR < (__START_KERNEL_map & PUD_MASK) + PUD_SIZE;
 }
 
+/*
+ * A KVIEW_VIEW_SHARED_TEXT view keeps the shared page tables: it only tracks
+ * its address spaces, for the handler's filter.
+ */
+void kview_view_build_shared(struct kview_view *v)
+{
+	spin_lock(&v->mms_lock);
+	v->installed = true;
+	spin_unlock(&v->mms_lock);
+}
+
 /* Build the private tables and map them into v->mms[0], the target. */
 int kview_view_build(struct kview_view *v)
 {
@@ -201,11 +212,13 @@ bool kview_view_attach(struct kview_view *v, struct mm_struct *mm, pid_t tgid)
 	pgd_t *pgdp = kernel_top_entry(mm);
 	bool ok = false;
 
+	bool private = pgd_val(v->top);	/* else KVIEW_VIEW_SHARED_TEXT */
+
 	spin_lock(&v->mms_lock);
 	if (!v->installed || v->dying)
 		goto out;
 	if (v->nr_mms == KVIEW_VIEW_MAX_MMS ||
-	    pgd_val(READ_ONCE(*pgdp)) != pgd_val(v->orig_pgd)) {
+	    (private && pgd_val(READ_ONCE(*pgdp)) != pgd_val(v->orig_pgd))) {
 		atomic64_inc(&v->unfollowed);
 		goto out;
 	}
@@ -214,7 +227,8 @@ bool kview_view_attach(struct kview_view *v, struct mm_struct *mm, pid_t tgid)
 	v->tgids[v->nr_mms] = tgid;
 	/* publish mms[n] before the count: lockless readers use acquire */
 	smp_store_release(&v->nr_mms, v->nr_mms + 1);
-	set_pgd(pgdp, v->top);
+	if (private)
+		set_pgd(pgdp, v->top);
 	ok = true;
 out:
 	spin_unlock(&v->mms_lock);
@@ -256,7 +270,7 @@ void kview_view_unmap(struct kview_view *v)
 		spin_unlock(&v->mms_lock);
 		return;
 	}
-	for (i = 0; i < v->nr_mms; i++) {
+	for (i = 0; i < v->nr_mms && pgd_val(v->top); i++) {
 		pgd_t *pgdp = kernel_top_entry(v->mms[i]);
 
 		if (pgd_val(READ_ONCE(*pgdp)) == pgd_val(v->top))

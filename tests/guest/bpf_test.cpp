@@ -149,3 +149,36 @@ TEST(Bpf, CliAttachReportsExactCounts) {
 }
 
 } // namespace
+
+namespace {
+
+// Comparison mode for the benchmarks ("pre-eBPF"): the hook is armed in
+// shared text, every process traps, the module filters before the program.
+TEST(Bpf, SharedTextModeFiltersInModule) {
+    constexpr uint32_t N = 1000, M = 3000;
+    guest::Child p, q;
+    auto obj = load();
+    auto v = kview::View::create(p.pid(), KVIEW_VIEW_SHARED_TEXT);
+    ASSERT_TRUE(v.ok()) << v.error().message();
+    auto n = obj.attach_all(v.value());
+    ASSERT_TRUE(n.ok()) << n.error().message();
+    auto st0 = v.value().stats().value();
+    EXPECT_EQ(st0.text_pages, 0u) << "no private text in shared mode";
+    p.reads(N);
+    q.reads(M);
+    EXPECT_EQ(count_of(obj, "entries", p.pid()), N);
+    EXPECT_EQ(count_of(obj, "returns", p.pid()), N);
+    EXPECT_EQ(count_of(obj, "entries", q.pid()), 0u) << "filtered before the program";
+    auto st = v.value().stats().value();
+    const auto& entry = st.hooks[0];
+    EXPECT_EQ(entry.hits, N);
+    EXPECT_GE(entry.foreign_mm_hits, M) << "every other process traps: the cost kview avoids";
+    EXPECT_EQ(entry.prog_runs, entry.hits + entry.other_hits);
+    // Q sees the armed hook in shared text (int3, or an optprobe's jump).
+    auto dev = kview::Device::open();
+    ASSERT_TRUE(dev.ok());
+    auto text = q.read_text(entry.addr);
+    EXPECT_TRUE(text[entry.addr & 4095] == 0xcc || text[entry.addr & 4095] == 0xe9);
+}
+
+} // namespace

@@ -95,7 +95,15 @@ struct kview_version {
 #define KVIEW_VIEW_EXEC_REAPPLY (1u << 1) /* after exec, the new image stays
 					   * traced (default: the view ends)
 					   */
-#define KVIEW_VIEW_FLAGS_ALL (KVIEW_VIEW_FOLLOW_FORK | KVIEW_VIEW_EXEC_REAPPLY)
+/*
+ * Comparison mode ("pre-eBPF", for benchmarks): hooks are armed in SHARED
+ * text, so every process traps; the module drops other address spaces before
+ * counting or running programs (counted in foreign_mm_hits). Not zero-cost
+ * by design; no text is copied.
+ */
+#define KVIEW_VIEW_SHARED_TEXT (1u << 2)
+#define KVIEW_VIEW_FLAGS_ALL (KVIEW_VIEW_FOLLOW_FORK | KVIEW_VIEW_EXEC_REAPPLY | \
+			      KVIEW_VIEW_SHARED_TEXT)
 
 struct kview_view_create {
 	__u32 size;	/* sizeof(struct kview_view_create) */
