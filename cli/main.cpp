@@ -187,9 +187,8 @@ int libbpf_verbose(enum libbpf_print_level, const char* fmt, va_list ap) {
     return std::vfprintf(stderr, fmt, ap);
 }
 
-int libbpf_quiet(enum libbpf_print_level level, const char* fmt, va_list ap) {
-    return level == LIBBPF_WARN ? std::vfprintf(stderr, fmt, ap) : 0;
-}
+// Without -v libbpf stays silent: kview's own one-line error says what failed.
+int libbpf_quiet(enum libbpf_print_level, const char*, va_list) { return 0; }
 
 bool kallsyms_has(const std::string& sym) {
     FILE* f = std::fopen("/proc/kallsyms", "re");

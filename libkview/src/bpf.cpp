@@ -37,13 +37,23 @@ Result<ProgramInfo> parse_section(const std::string& section) {
                  "kview attaches kprobe/, kretprobe/, ksyscall/ and kretsyscall/ programs"};
 }
 
+// libbpf reports its own codes (LIBBPF_ERRNO__*, from 4000) through errno.
+static Error libbpf_error(std::string context, std::string hint) {
+    Error e = errno_error(std::move(context), std::move(hint));
+    if (e.code >= 4000 && e.code < 4100) {
+        e.hint = "not a valid BPF object (libbpf error " + std::to_string(e.code) + ")";
+        e.code = EINVAL;
+    }
+    return e;
+}
+
 Result<BpfObject> BpfObject::load(const std::string& path) {
     bpf_object* obj = bpf_object__open_file(path.c_str(), nullptr);
     if (!obj)
-        return errno_error("open BPF object " + path);
+        return libbpf_error("open BPF object " + path, {});
     BpfObject o(obj);
     if (bpf_object__load(obj) != 0)
-        return errno_error("load BPF object " + path, "run with -v for the verifier log");
+        return libbpf_error("load BPF object " + path, "run with -v for the verifier log");
     bpf_program* prog;
     bpf_object__for_each_program(prog, obj) {
         std::string sec = bpf_program__section_name(prog);

@@ -6,7 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include "guest_util.hpp"
+#include "kview/device.hpp"
 
 namespace {
 
@@ -60,6 +64,9 @@ TEST(Cli, TraceBadInputOneLineErrors) {
         {"trace -p 999999 -k vfs_read -d 1s", "No such process", 1},
         {"trace -p 1 -k no_such_function_kview -d 1s", "No such file or directory", 1},
         {"trace -p 1 -k vfs_read+1 -d 1s", "Invalid argument", 1},
+        {"trace -p 1 -k notify_die -d 1s", "Cannot assign requested address", 1}, // NOKPROBE
+        {"attach -p 1 --obj /etc/hostname -d 1s", "not a valid BPF object", 1},
+        {"attach -p 1 --obj /nonexistent.bpf.o -d 1s", "No such file or directory", 1},
         {"trace -p 1 -k 'vfs read' -d 1s", "invalid character", 2},
         {"trace -k vfs_read", "needs one of -p PID or -c", 2},
         {"trace -p 1 -d 1s", "at least one hook", 2},
@@ -162,6 +169,43 @@ TEST(Cli, TracepointIsFilteredAndLabelled) {
                                " -t syscalls:sys_enter_read");
     EXPECT_NE(t.out.find("FILTERED, NOT PRIVATE"), std::string::npos) << t.out;
     EXPECT_NE(t.out.find("[filtered, not private"), std::string::npos) << t.out;
+}
+
+} // namespace
+
+namespace {
+
+// Ctrl-C (SIGINT) detaches: the target keeps running and sees the original
+// text again; the module holds nothing.
+TEST(Cli, CtrlCDetachesAndRestoresSharedText) {
+    guest::Child p;
+    auto r = guest::sh(cli() + " trace -p " + std::to_string(p.pid()) +
+                       " -k vfs_read -f json > /tmp/kv-ctrlc.json 2>&1 & echo $!");
+    pid_t kv = static_cast<pid_t>(std::stol(r.out));
+    auto dev = kview::Device::open();
+    ASSERT_TRUE(dev.ok());
+    for (int i = 0; i < 300 && dev.value().global_stats().value().pages == 0; i++)
+        usleep(10000);
+    ASSERT_GT(dev.value().global_stats().value().pages, 0u) << "kview never attached";
+    usleep(200000);
+    p.reads(100);
+    ASSERT_EQ(kill(kv, SIGINT), 0);
+    for (int i = 0; i < 300 && kill(kv, 0) == 0; i++)
+        usleep(10000);
+    EXPECT_NE(kill(kv, 0), 0) << "kview did not exit on SIGINT";
+    std::string out = guest::read_file("/tmp/kv-ctrlc.json");
+    EXPECT_EQ(final_hits(out, "vfs_read", "kprobe"), 100) << out;
+    auto g = dev.value().global_stats().value();
+    EXPECT_EQ(g.live_views, 0u);
+    EXPECT_EQ(g.pages, 0u);
+    // The target is alive and runs the shared text again.
+    p.reads(1);
+    auto hook = out.find("\"addr\":\"0x");
+    ASSERT_NE(hook, std::string::npos);
+    uint64_t addr = std::stoull(out.substr(hook + 8), nullptr, 16);
+    auto mine = dev.value().read_text(addr & ~4095ULL, 4096);
+    ASSERT_TRUE(mine.ok());
+    EXPECT_EQ(p.read_text(addr), mine.value());
 }
 
 } // namespace
