@@ -32,6 +32,7 @@ Commands:
   trace -p PID HOOK...   count hook hits in process PID until Ctrl-C / -d
   attach -p PID --obj F  attach the kprobe/kretprobe/ksyscall programs of the
                          libbpf object F to process PID only, until Ctrl-C / -d
+  list                   every view in the system: pid, state, hooks, pages
   stat                   module-wide accounting (live views, pages, bytes)
   version                CLI, library, ABI and module versions
   help                   this text
@@ -73,6 +74,7 @@ Examples:
   kview trace -c 'ls -l /' -k vfs_read -a latency
   kview trace -p 1234 -s openat -a print
   kview attach -p 1234 --obj count.bpf.o -d 30s   # maps stay readable with bpftool
+  kview list
   kview stat
 )";
 
@@ -238,6 +240,22 @@ int cmd_stat() {
                 s.live_views, static_cast<unsigned long long>(s.views_created),
                 static_cast<unsigned long long>(s.views_destroyed),
                 static_cast<unsigned long long>(s.pages), static_cast<unsigned long long>(s.bytes));
+    return 0;
+}
+
+int cmd_list() {
+    auto dev = kview::Device::open();
+    if (!dev)
+        return fail(dev.error());
+    auto views = dev.value().list_views();
+    if (!views)
+        return fail(views.error());
+    std::printf("%6s %8s %-6s %6s %4s %6s %s\n", "VIEW", "PID", "STATE", "HOOKS", "MMS", "PAGES",
+                "MODE");
+    for (const auto& v : views.value())
+        std::printf("%6u %8d %-6s %6u %4u %6llu %s\n", v.id, v.pid, v.live ? "live" : "ended",
+                    v.nr_hooks, v.nr_mms, static_cast<unsigned long long>(v.pages),
+                    (v.flags & KVIEW_VIEW_SHARED_TEXT) ? "shared-text (comparison)" : "private");
     return 0;
 }
 
@@ -614,6 +632,8 @@ int main(int argc, char** argv) {
         return cmd_version();
     if (cmd == "stat")
         return cmd_stat();
+    if (cmd == "list")
+        return cmd_list();
     if (cmd == "trace")
         return cmd_trace(argc - 1, argv + 1);
     if (cmd == "attach")

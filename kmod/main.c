@@ -392,6 +392,46 @@ static long global_stats(void __user *arg)
 	return put_sized(arg, &st, sizeof(st));
 }
 
+static long list_views(void __user *arg)
+{
+	struct kview_list_views req;
+	struct kview_view_info info, __user *out;
+	struct kview_view *v;
+	int err = get_sized(&req, sizeof(req), arg);
+	u32 n = 0;
+
+	if (err)
+		return err;
+	if (req.reserved || req.nr_views)
+		return -EINVAL;
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	out = u64_to_user_ptr(req.views_ptr);
+	mutex_lock(&views_lock);	/* views are freed only after leaving the list */
+	list_for_each_entry(v, &views, node) {
+		if (n < req.cap) {
+			memset(&info, 0, sizeof(info));
+			info.view_id = v->id;
+			info.pid = v->pid;
+			info.state = kview_view_live(v) ? KVIEW_VIEW_LIVE : KVIEW_VIEW_ENDED;
+			info.flags = v->flags;
+			info.nr_hooks = READ_ONCE(v->nr_hooks);
+			info.nr_mms = smp_load_acquire(&v->nr_mms); /* see kview_view_attach() */
+			info.pages = READ_ONCE(v->text_pages) + READ_ONCE(v->table_pages);
+			if (copy_to_user(&out[n], &info, sizeof(info))) {
+				err = -EFAULT;
+				break;
+			}
+		}
+		n++;
+	}
+	mutex_unlock(&views_lock);
+	if (err)
+		return err;
+	req.nr_views = n;
+	return put_sized(arg, &req, sizeof(req));
+}
+
 static long kview_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 {
 	struct kview_file *f = file->private_data;
@@ -404,7 +444,14 @@ static long kview_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 	} u;
 	long err;
 
-	if (_IOC_TYPE(cmd) != KVIEW_IOC_MAGIC)
+	static const unsigned int known[] = {
+		KVIEW_IOC_GET_VERSION, KVIEW_IOC_VIEW_CREATE, KVIEW_IOC_HOOK_ADD,
+		KVIEW_IOC_VIEW_STATS, KVIEW_IOC_READ_TEXT, KVIEW_IOC_GLOBAL_STATS,
+		KVIEW_IOC_LIST_VIEWS,
+	};
+
+	/* a known number with another size or direction is unknown too */
+	if (_IOC_NR(cmd) >= ARRAY_SIZE(known) || cmd != known[_IOC_NR(cmd)])
 		return -ENOTTY;
 
 	switch (_IOC_NR(cmd)) {
@@ -414,8 +461,6 @@ static long kview_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 			.abi_minor = KVIEW_ABI_MINOR,
 		};
 
-		if (cmd != KVIEW_IOC_GET_VERSION)
-			return -ENOTTY;
 		strscpy(ver.module_version, KVIEW_MODULE_VERSION,
 			sizeof(ver.module_version));
 		return copy_to_user(arg, &ver, sizeof(ver)) ? -EFAULT : 0;
@@ -483,6 +528,8 @@ static long kview_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 		return err ? err : read_text(&u.text);
 	case _IOC_NR(KVIEW_IOC_GLOBAL_STATS):
 		return global_stats(arg);
+	case _IOC_NR(KVIEW_IOC_LIST_VIEWS):
+		return list_views(arg);
 	default:
 		return -ENOTTY;
 	}

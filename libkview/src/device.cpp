@@ -48,6 +48,28 @@ Result<GlobalStats> Device::global_stats() const {
     return GlobalStats{st.live_views, st.views_created, st.views_destroyed, st.pages, st.bytes};
 }
 
+Result<std::vector<ViewInfo>> Device::list_views() const {
+    std::vector<kview_view_info> raw;
+    for (uint32_t cap = 16;; cap *= 4) { // views may appear between calls
+        raw.assign(cap, kview_view_info{});
+        kview_list_views req{};
+        req.size = sizeof(req);
+        req.cap = cap;
+        req.views_ptr = reinterpret_cast<uintptr_t>(raw.data());
+        if (::ioctl(fd_.get(), KVIEW_IOC_LIST_VIEWS, &req) != 0)
+            return errno_error("list views", errno == EPERM ? "needs CAP_SYS_ADMIN" : "");
+        if (req.nr_views <= cap) {
+            raw.resize(req.nr_views);
+            break;
+        }
+    }
+    std::vector<ViewInfo> out;
+    for (const auto& v : raw)
+        out.push_back(ViewInfo{v.view_id, v.pid, v.state == KVIEW_VIEW_LIVE, v.flags, v.nr_hooks,
+                               v.nr_mms, v.pages});
+    return out;
+}
+
 Result<std::vector<uint8_t>> Device::read_text(uint64_t addr, uint32_t len) const {
     std::vector<uint8_t> buf(len);
     kview_read_text req{};

@@ -30,7 +30,10 @@ TEST(Foundation, UnknownIoctlIsEnotty) {
     int dummy = 0;
     for (unsigned long cmd : {static_cast<unsigned long>(_IO(KVIEW_IOC_MAGIC, 0x7f)),
                               static_cast<unsigned long>(_IO('x', 0x00)),
-                              static_cast<unsigned long>(_IOR(KVIEW_IOC_MAGIC, 0x00, int))}) {
+                              static_cast<unsigned long>(_IOR(KVIEW_IOC_MAGIC, 0x00, int)),
+                              static_cast<unsigned long>(_IOR(KVIEW_IOC_MAGIC, 0x01, int)),
+                              static_cast<unsigned long>(
+                                  _IOR(KVIEW_IOC_MAGIC, 0x05, struct kview_global_stats))}) {
         auto r = dev.value().raw_ioctl(cmd, &dummy);
         ASSERT_FALSE(r.ok()) << std::hex << cmd;
         EXPECT_EQ(r.error().code, ENOTTY) << std::hex << cmd;
@@ -41,7 +44,8 @@ TEST(Foundation, BadPointerIsEfault) {
     auto dev = kview::Device::open();
     ASSERT_TRUE(dev.ok());
     for (unsigned long cmd : {KVIEW_IOC_GET_VERSION, KVIEW_IOC_VIEW_CREATE, KVIEW_IOC_HOOK_ADD,
-                              KVIEW_IOC_VIEW_STATS, KVIEW_IOC_READ_TEXT, KVIEW_IOC_GLOBAL_STATS}) {
+                              KVIEW_IOC_VIEW_STATS, KVIEW_IOC_READ_TEXT, KVIEW_IOC_GLOBAL_STATS,
+                              KVIEW_IOC_LIST_VIEWS}) {
         auto r = dev.value().raw_ioctl(cmd, reinterpret_cast<void*>(8));
         ASSERT_FALSE(r.ok());
         EXPECT_EQ(r.error().code, EFAULT) << std::hex << cmd;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -463,6 +464,38 @@ TEST_F(Views, SixtyFourViewsSixteenHooks) {
     views.clear();
     kids.clear();
     EXPECT_EQ(global().pages, 0u);
+}
+
+} // namespace
+
+namespace {
+
+TEST_F(Views, ListShowsEveryView) {
+    Child a, b;
+    View va = make_view(a.pid());
+    View vb = make_view(b.pid(), KVIEW_VIEW_SHARED_TEXT);
+    ASSERT_OK(va.add_kprobe("vfs_read"));
+    auto dev = kview::Device::open();
+    ASSERT_TRUE(dev.ok());
+    auto list = dev.value().list_views();
+    ASSERT_TRUE(list.ok()) << list.error().message();
+    ASSERT_EQ(list.value().size(), 2u);
+    for (const auto& v : list.value()) {
+        EXPECT_TRUE(v.live);
+        if (v.pid == a.pid()) {
+            EXPECT_EQ(v.id, va.id());
+            EXPECT_EQ(v.nr_hooks, 1u);
+            EXPECT_GT(v.pages, 0u);
+        } else {
+            EXPECT_EQ(v.pid, b.pid());
+            EXPECT_EQ(v.flags, unsigned{KVIEW_VIEW_SHARED_TEXT});
+        }
+    }
+    const char* c = std::getenv("KVIEW_CLI");
+    auto r = guest::sh(std::string(c ? c : "build/cli/kview") + " list");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find(std::to_string(a.pid())), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("shared-text"), std::string::npos) << r.out;
 }
 
 } // namespace

@@ -117,6 +117,8 @@ NO_PADDING(kview_hook_stats, 8 * 8 + 4 * 4 + KVIEW_SYMBOL_LEN);
 NO_PADDING(kview_view_stats, 4 * 6 + 8 * 8 + 4 + 4 + 8);
 NO_PADDING(kview_read_text, 4 + 4 + 8 + 8);
 NO_PADDING(kview_global_stats, 4 + 4 + 8 * 4);
+NO_PADDING(kview_view_info, 4 * 6 + 8);
+NO_PADDING(kview_list_views, 4 * 4 + 8);
 static_assert(offsetof(kview_view_stats, text_pages) == 24);
 static_assert(offsetof(kview_view_stats, hooks_ptr) % 8 == 0);
 static_assert(offsetof(kview_hook_add, symbol) == 32);
@@ -126,7 +128,8 @@ static_assert(sizeof(kview_version) % 8 == 0 && sizeof(kview_hook_stats) % 8 == 
 TEST(Abi, IoctlNumbersDistinctWithRightDirection) {
     const unsigned long cmds[] = {KVIEW_IOC_GET_VERSION, KVIEW_IOC_VIEW_CREATE,
                                   KVIEW_IOC_HOOK_ADD,    KVIEW_IOC_VIEW_STATS,
-                                  KVIEW_IOC_READ_TEXT,   KVIEW_IOC_GLOBAL_STATS};
+                                  KVIEW_IOC_READ_TEXT,   KVIEW_IOC_GLOBAL_STATS,
+                                  KVIEW_IOC_LIST_VIEWS};
     std::set<unsigned long> nrs;
     for (auto c : cmds) {
         EXPECT_EQ(_IOC_TYPE(c), KVIEW_IOC_MAGIC);

@@ -62,6 +62,10 @@
  *
  * KVIEW_IOC_GLOBAL_STATS -- module-wide accounting (live views, pages and
  *   bytes held), used by tests to prove nothing leaks.
+ *
+ * KVIEW_IOC_LIST_VIEWS -- every view in the system (any descriptor's), up to
+ *   @cap entries at @views_ptr; @nr_views is the total. Needs CAP_SYS_ADMIN.
+ *   EINVAL reserved non-zero; EFAULT bad @views_ptr.
  */
 #ifndef _UAPI_LINUX_KVIEW_H
 #define _UAPI_LINUX_KVIEW_H
@@ -204,11 +208,31 @@ struct kview_global_stats {
 	__u64 bytes;		/* out: bytes held by all views */
 };
 
+/* KVIEW_IOC_LIST_VIEWS: every view in the system, one entry each. */
+struct kview_view_info {
+	__u32 view_id;
+	__s32 pid;		/* target tgid */
+	__u32 state;		/* KVIEW_VIEW_* */
+	__u32 flags;		/* creation flags */
+	__u32 nr_hooks;
+	__u32 nr_mms;
+	__u64 pages;		/* text + table pages held */
+};
+
+struct kview_list_views {
+	__u32 size;		/* sizeof(struct kview_list_views) */
+	__u32 nr_views;		/* out: views in the system (may exceed cap) */
+	__u32 cap;		/* in: entries at views_ptr */
+	__u32 reserved;		/* must be 0 */
+	__u64 views_ptr;	/* in: struct kview_view_info[cap] */
+};
+
 #define KVIEW_IOC_GET_VERSION _IOR(KVIEW_IOC_MAGIC, 0x00, struct kview_version)
 #define KVIEW_IOC_VIEW_CREATE _IOWR(KVIEW_IOC_MAGIC, 0x01, struct kview_view_create)
 #define KVIEW_IOC_HOOK_ADD _IOWR(KVIEW_IOC_MAGIC, 0x02, struct kview_hook_add)
 #define KVIEW_IOC_VIEW_STATS _IOWR(KVIEW_IOC_MAGIC, 0x03, struct kview_view_stats)
 #define KVIEW_IOC_READ_TEXT _IOW(KVIEW_IOC_MAGIC, 0x04, struct kview_read_text)
 #define KVIEW_IOC_GLOBAL_STATS _IOWR(KVIEW_IOC_MAGIC, 0x05, struct kview_global_stats)
+#define KVIEW_IOC_LIST_VIEWS _IOWR(KVIEW_IOC_MAGIC, 0x06, struct kview_list_views)
 
 #endif /* _UAPI_LINUX_KVIEW_H */

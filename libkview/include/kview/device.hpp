@@ -3,6 +3,8 @@
 
 #include <linux/kview.h>
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,6 +21,16 @@ struct ModuleVersion {
     uint32_t abi_major = 0;
     uint32_t abi_minor = 0;
     std::string module_version;
+};
+
+struct ViewInfo {
+    uint32_t id = 0;
+    pid_t pid = 0;
+    bool live = false;
+    uint32_t flags = 0;
+    uint32_t nr_hooks = 0;
+    uint32_t nr_mms = 0;
+    uint64_t pages = 0;
 };
 
 struct GlobalStats {
@@ -38,6 +50,8 @@ class Device {
 
     [[nodiscard]] const ModuleVersion& version() const { return version_; }
     [[nodiscard]] Result<GlobalStats> global_stats() const;
+    // Every view in the system (any process's). Needs CAP_SYS_ADMIN.
+    [[nodiscard]] Result<std::vector<ViewInfo>> list_views() const;
     // Kernel text at addr as *this process* sees it (its view, if traced).
     [[nodiscard]] Result<std::vector<uint8_t>> read_text(uint64_t addr, uint32_t len) const;
     // Any ioctl on this device; for tests of the ABI's edges.
