@@ -102,6 +102,15 @@ static const char *l5_layout_conflict(void)
 	return NULL;
 }
 
+/*
+ * Same table, same permissions? The CPU sets the Accessed bit of an entry
+ * whenever it walks through it, in any mm's copy: never compare it.
+ */
+static bool same_entry(pgd_t a, pgd_t b)
+{
+	return !((pgd_val(a) ^ pgd_val(b)) & ~(unsigned long)_PAGE_ACCESSED);
+}
+
 static pgd_t *kernel_top_entry(struct mm_struct *mm)
 {
 	return pgd_offset_pgd(mm->pgd, __START_KERNEL_map);
@@ -156,7 +165,7 @@ int kview_view_build(struct kview_view *v)
 	}
 
 	v->orig_pgd = READ_ONCE(*pgdp);
-	if (pgd_val(v->orig_pgd) != pgd_val(READ_ONCE(*kpgd))) {
+	if (!same_entry(v->orig_pgd, READ_ONCE(*kpgd))) {
 		pr_warn("pid %d: top-level kernel entry differs from init_mm's\n", v->pid);
 		return -EBUSY;
 	}
@@ -218,7 +227,7 @@ bool kview_view_attach(struct kview_view *v, struct mm_struct *mm, pid_t tgid)
 	if (!v->installed || v->dying)
 		goto out;
 	if (v->nr_mms == KVIEW_VIEW_MAX_MMS ||
-	    (private && pgd_val(READ_ONCE(*pgdp)) != pgd_val(v->orig_pgd))) {
+	    (private && !same_entry(READ_ONCE(*pgdp), v->orig_pgd))) {
 		atomic64_inc(&v->unfollowed);
 		goto out;
 	}
@@ -273,7 +282,7 @@ void kview_view_unmap(struct kview_view *v)
 	for (i = 0; i < v->nr_mms && pgd_val(v->top); i++) {
 		pgd_t *pgdp = kernel_top_entry(v->mms[i]);
 
-		if (pgd_val(READ_ONCE(*pgdp)) == pgd_val(v->top))
+		if (same_entry(READ_ONCE(*pgdp), v->top))
 			set_pgd(pgdp, v->orig_pgd);
 	}
 	v->installed = false;
