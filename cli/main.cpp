@@ -33,7 +33,7 @@ Commands:
   attach -p PID --obj F  attach the kprobe/kretprobe/ksyscall programs of the
                          libbpf object F to process PID only, until Ctrl-C / -d
   list                   every view in the system: pid, state, hooks, pages
-  stat                   module-wide accounting (live views, pages, bytes)
+  stat [VIEW]            module-wide accounting (live views, pages, bytes), or one view
   version                CLI, library, ABI and module versions
   help                   this text
 
@@ -241,6 +241,31 @@ int cmd_stat() {
                 static_cast<unsigned long long>(s.views_destroyed),
                 static_cast<unsigned long long>(s.pages), static_cast<unsigned long long>(s.bytes));
     return 0;
+}
+
+int cmd_stat_view(const char* id_arg) {
+    char* end = nullptr;
+    unsigned long id = std::strtoul(id_arg, &end, 10);
+    if (!end || *end || !id)
+        die_usage(std::string("stat takes a view id from 'kview list', not '") + id_arg + "'");
+    auto dev = kview::Device::open();
+    if (!dev)
+        return fail(dev.error());
+    auto views = dev.value().list_views();
+    if (!views)
+        return fail(views.error());
+    for (const auto& v : views.value()) {
+        if (v.id != id)
+            continue;
+        std::printf("view %u: pid %d, %s, %u hook(s), %u address space(s), %llu pages, %s\n",
+                    v.id, v.pid, v.live ? "live" : "ended", v.nr_hooks, v.nr_mms,
+                    static_cast<unsigned long long>(v.pages),
+                    (v.flags & KVIEW_VIEW_SHARED_TEXT) ? "shared-text comparison mode"
+                                                        : "private text");
+        std::printf("(per-hook counts are reported by the kview that owns the view)\n");
+        return 0;
+    }
+    return fail(kview::Error{ENOENT, "view " + std::string(id_arg), "see 'kview list'"});
 }
 
 int cmd_list() {
@@ -631,7 +656,7 @@ int main(int argc, char** argv) {
     if (cmd == "version" || cmd == "--version")
         return cmd_version();
     if (cmd == "stat")
-        return cmd_stat();
+        return argc > 2 ? cmd_stat_view(argv[2]) : cmd_stat();
     if (cmd == "list")
         return cmd_list();
     if (cmd == "trace")

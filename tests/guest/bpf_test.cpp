@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -36,10 +37,28 @@ kview::BpfObject load() {
     return std::move(o.value());
 }
 
+struct PerfCount {
+    pid_t want;
+    uint64_t mine = 0, others = 0;
+};
+
+void on_perf(void* ctx, int, void* data, uint32_t size) {
+    auto* pc = static_cast<PerfCount*>(ctx);
+    uint32_t pid = 0;
+    if (size >= sizeof(pid))
+        std::memcpy(&pid, data, sizeof(pid));
+    (static_cast<pid_t>(pid) == pc->want ? pc->mine : pc->others)++;
+}
+
 TEST(Bpf, ProgramThroughViewSeesOnlyTarget) {
     constexpr uint32_t N = 3000, M = 7000;
     guest::Child p, q;
     auto obj = load();
+    PerfCount pc{p.pid()};
+    auto pfd = obj.map_fd("perf_out");
+    ASSERT_TRUE(pfd.ok());
+    perf_buffer* pb = perf_buffer__new(pfd.value(), 64, on_perf, nullptr, &pc, nullptr);
+    ASSERT_NE(pb, nullptr);
     auto v = kview::View::create(p.pid());
     ASSERT_TRUE(v.ok()) << v.error().message();
     auto n = obj.attach_all(v.value(), 0xfeed);
@@ -52,6 +71,11 @@ TEST(Bpf, ProgramThroughViewSeesOnlyTarget) {
     EXPECT_EQ(count_of(obj, "entries", p.pid()), N);
     EXPECT_EQ(count_of(obj, "returns", p.pid()), N);
     EXPECT_EQ(count_of(obj, "entries", q.pid()), 0u) << "untraced process reached the program";
+    while (perf_buffer__poll(pb, 100) > 0)
+        ;
+    perf_buffer__free(pb);
+    EXPECT_EQ(pc.mine, N) << "perf-event output from the return program";
+    EXPECT_EQ(pc.others, 0u);
     EXPECT_EQ(count_of(obj, "returns", q.pid()), 0u);
     auto cfd = obj.map_fd("cookie");
     ASSERT_TRUE(cfd.ok());
@@ -104,6 +128,14 @@ TEST(Bpf, RefusesWhatIsNotAPlainKprobeProgram) {
     ASSERT_FALSE(wrong.ok());
     EXPECT_EQ(wrong.error().code, EINVAL);
     close(sf);
+    // A kprobe.multi program: a valid kprobe program, but not attachable here.
+    LIBBPF_OPTS(bpf_prog_load_opts, multi_opts, .expected_attach_type = BPF_TRACE_KPROBE_MULTI);
+    int multi = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "multi", "GPL", insns, 2, &multi_opts);
+    ASSERT_GE(multi, 0);
+    auto m = v.value().add_hook(KVIEW_HOOK_KPROBE, "vfs_read", 0, 0, multi);
+    ASSERT_FALSE(m.ok());
+    EXPECT_EQ(m.error().code, EINVAL);
+    close(multi);
     EXPECT_TRUE(v.value().stats().value().hooks.empty()) << "a refused hook was left attached";
 }
 

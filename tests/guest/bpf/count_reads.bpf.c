@@ -43,10 +43,19 @@ int count_entry(void *ctx)
 	return 0;
 }
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} perf_out SEC(".maps");
+
 SEC("kretprobe/vfs_read")
 int count_return(void *ctx)
 {
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+
 	bump(&returns);
+	bpf_perf_event_output(ctx, &perf_out, BPF_F_CURRENT_CPU, &pid, sizeof(pid));
 	return 0;
 }
 
