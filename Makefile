@@ -2,7 +2,9 @@
 #
 #   make               module + userspace
 #   make test          install deps, build, host tests + guest tests (all variants)
-#   make demo          install deps, build, boot the guest and run the demo
+#   make demo          install deps, build, boot the guest and run the demo,
+#                      then the quick benchmark (bench/run.sh --quick, ~10 min)
+#   make bench         the full benchmark (~45 min), published to docs/results.md
 #   make style         checkpatch.pl on the module (if a kernel tree provides it)
 #   make check         module with W=1 and sparse (C=2)
 #
@@ -15,7 +17,7 @@ BUILD   ?= build
 WERROR  ?= $(if $(CI),ON,OFF)
 JOBS    ?= $(shell nproc)
 
-.PHONY: all module userspace deps test demo style check clean
+.PHONY: all module userspace deps test demo bench style check clean
 
 all: module userspace
 
@@ -37,6 +39,11 @@ test: deps
 demo: deps
 	$(MAKE) all KDIR=$(KDIR)
 	tests/vm/run-guest.sh --variant 4l --env KVIEW_BUILD_DIR=$(abspath $(BUILD)) -- tests/guest/demo.sh
+	KVIEW_BUILD_DIR=$(BUILD) bench/run.sh --quick
+
+bench: deps
+	$(MAKE) all KDIR=$(KDIR)
+	KVIEW_BUILD_DIR=$(BUILD) bench/run.sh --full --publish
 
 # checkpatch.pl: from the kernel build tree if it ships it (Debian's headers
 # do not), else extracted from Debian's linux-source package (apt-get install

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs inside the QEMU guest (tests/vm/run-guest.sh), as root, cwd = repo:
-# load the module, run the guest GoogleTest binary, unload, show dmesg.
+# load the module, run the guest GoogleTest binary and the benchmark's smoke
+# run, unload, show dmesg.
 # run-guest.sh then scans dmesg for BUG/WARNING/Oops/RIP and bad taint.
 set -uo pipefail
 build=${KVIEW_BUILD_DIR:-build}
@@ -24,6 +25,16 @@ if ! "$KVIEW_CLI" trace -p $$ -k vfs_read -d 1ms >/dev/null 2>&1 &&
 fi
 "$bin" --gtest_color=no ${KVIEW_OUT:+--gtest_output=xml:$KVIEW_OUT/gtest.xml} ${KVIEW_GTEST_FILTER:+--gtest_filter=$KVIEW_GTEST_FILTER}
 rc=$?
+# The benchmark harness, tiny (bench/main.cpp --smoke): every configuration
+# and workload runs; exits non-zero if the traced process missed an event or
+# kview saw a handler entry from an untraced process. In the two extreme
+# variants only (5-level + PTI, 4-level without PTI): it takes ~75 s.
+if [[ -z ${KVIEW_GTEST_FILTER:-} && ${KVIEW_VARIANT:-} =~ ^(max-pti|4l)$ ]]; then
+	echo "run-suite: kview-bench --smoke"
+	"$build/bench/kview-bench" run --smoke --out "${KVIEW_OUT:-/tmp}/bench-smoke" ||
+		{ echo "run-suite: kview-bench --smoke FAILED"; rc=1; }
+	grep -oE 'Mismatches: [^.]*|^[0-9]\. .*' "${KVIEW_OUT:-/tmp}/bench-smoke/results.md" 2>/dev/null | cut -c1-160
+fi
 rmmod kview || { echo "run-suite: rmmod failed after the tests (leak?)"; rc=1; }
 dmesg | grep 'kview' | tail -n 20
 exit $rc
