@@ -25,6 +25,13 @@ if ! "$KVIEW_CLI" trace -p $$ -k vfs_read -d 1ms >/dev/null 2>&1 &&
 fi
 "$bin" --gtest_color=no ${KVIEW_OUT:+--gtest_output=xml:$KVIEW_OUT/gtest.xml} ${KVIEW_GTEST_FILTER:+--gtest_filter=$KVIEW_GTEST_FILTER}
 rc=$?
+# The seeded ioctl fuzzer (tests/guest/fuzz.cpp): short here, long with
+# tests/guest/fuzz-all.sh. The seed is per variant, printed, reproducible.
+if [[ -z ${KVIEW_GTEST_FILTER:-} ]]; then
+	seed=${KVIEW_FUZZ_SEED:-$(printf '%s' "${KVIEW_VARIANT:-host}" | cksum | cut -d' ' -f1)}
+	"$build/tests/kview-fuzz" --seed "$seed" --seconds "${KVIEW_FUZZ_SECONDS:-20}" ||
+		{ echo "run-suite: kview-fuzz FAILED (seed $seed)"; rc=1; }
+fi
 # The benchmark harness, tiny (bench/main.cpp --smoke): every configuration
 # and workload runs; exits non-zero if the traced process missed an event or
 # kview saw a handler entry from an untraced process. In the two extreme

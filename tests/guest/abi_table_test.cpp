@@ -1,0 +1,359 @@
+// The ABI input table (issue #6, part 1): every ioctl in the uapi header
+// against hostile inputs -> one exact errno, and no side effect (no view,
+// page or hook left behind). The table is data; docs/reliability.md shows
+// it. A test fails if the header declares an ioctl the table does not cover.
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/kview.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "guest_util.hpp"
+#include "kview/device.hpp"
+
+namespace {
+
+// A fresh descriptor per case, and what it may need set up first.
+struct Env {
+    int fd = -1;
+    pid_t target = 0; // a live user process we may trace
+};
+
+int do_ioctl(int fd, unsigned long cmd, void* arg) {
+    return ::ioctl(fd, cmd, arg) < 0 ? errno : 0;
+}
+
+// Run f in a child whose effective capabilities are `keep` (a CAP_* mask),
+// with uid 0 unchanged; returns f's errno.
+int with_caps(uint64_t keep, const std::function<int()>& f) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+        __user_cap_data_struct d[2]{};
+        if (::syscall(SYS_capget, &h, d))
+            ::_exit(250);
+        d[0].effective &= static_cast<uint32_t>(keep);
+        d[1].effective &= static_cast<uint32_t>(keep >> 32);
+        if (::syscall(SYS_capset, &h, d))
+            ::_exit(251);
+        ::_exit(f());
+    }
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+}
+
+uint64_t cap(int c) { return uint64_t{1} << c; }
+const uint64_t kAllCaps = ~uint64_t{0};
+
+kview_view_create create_req(pid_t pid, uint32_t flags = 0) {
+    kview_view_create r{};
+    r.size = sizeof(r);
+    r.flags = flags;
+    r.pid = pid;
+    return r;
+}
+
+kview_hook_add hook_req(const char* sym, uint32_t off = 0, uint32_t kind = KVIEW_HOOK_KPROBE) {
+    kview_hook_add h{};
+    h.size = sizeof(h);
+    h.kind = kind;
+    h.offset = off;
+    h.prog_fd = -1;
+    std::snprintf(h.symbol, sizeof(h.symbol), "%s", sym);
+    return h;
+}
+
+int make_view(const Env& e) {
+    auto r = create_req(e.target);
+    return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r);
+}
+
+// A struct of type T followed by 8 more bytes; size says sizeof(T) + 8.
+template <class T> struct Padded {
+    T t;
+    uint64_t tail;
+};
+
+uint64_t stext() {
+    std::ifstream in("/proc/kallsyms");
+    std::string a, t, s;
+    while (in >> a >> t >> s)
+        if (s == "_stext")
+            return std::stoull(a, nullptr, 16);
+    return 0;
+}
+
+// A loaded BPF program of another type than kprobe (socket filter).
+int socket_filter_prog() {
+    struct bpf_insn insns[] = {
+        {BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0}, // r0 = 0
+        {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+    };
+    return bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, "kview_abi", "GPL", insns, 2, nullptr);
+}
+
+struct Case {
+    const char* ioctl; // name as in the header
+    const char* input;
+    int expected;      // errno, 0 = success
+    std::function<int(Env&)> run;
+};
+
+std::vector<Case> table() {
+    static char buf[4096];
+    return {
+        // ---- GET_VERSION
+        {"KVIEW_IOC_GET_VERSION", "valid", 0,
+         [](Env& e) { kview_version v{}; return do_ioctl(e.fd, KVIEW_IOC_GET_VERSION, &v); }},
+        {"KVIEW_IOC_GET_VERSION", "bad user pointer", EFAULT,
+         [](Env& e) { return do_ioctl(e.fd, KVIEW_IOC_GET_VERSION, reinterpret_cast<void*>(16)); }},
+        {"KVIEW_IOC_GET_VERSION", "no privilege (needs none)", 0,
+         [](Env& e) { return with_caps(0, [&] { kview_version v{}; return do_ioctl(e.fd, KVIEW_IOC_GET_VERSION, &v); }); }},
+        // ---- VIEW_CREATE
+        {"KVIEW_IOC_VIEW_CREATE", "valid", 0, [](Env& e) { return make_view(e); }},
+        {"KVIEW_IOC_VIEW_CREATE", "short size (4: pid reads as 0)", EINVAL,
+         [](Env& e) { auto r = create_req(e.target); r.size = 4; return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); }},
+        {"KVIEW_IOC_VIEW_CREATE", "size 0", EINVAL,
+         [](Env& e) { auto r = create_req(e.target); r.size = 0; return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); }},
+        {"KVIEW_IOC_VIEW_CREATE", "long size, non-zero tail", E2BIG,
+         [](Env& e) { Padded<kview_view_create> p{create_req(e.target), 1}; p.t.size = sizeof(p); return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &p); }},
+        {"KVIEW_IOC_VIEW_CREATE", "long size, zero tail", 0,
+         [](Env& e) { Padded<kview_view_create> p{create_req(e.target), 0}; p.t.size = sizeof(p); return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &p); }},
+        {"KVIEW_IOC_VIEW_CREATE", "size > PAGE_SIZE", E2BIG,
+         [](Env& e) { auto r = create_req(e.target); r.size = 8192; return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); }},
+        {"KVIEW_IOC_VIEW_CREATE", "unknown flag", EINVAL,
+         [](Env& e) { auto r = create_req(e.target, 1u << 31); return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); }},
+        {"KVIEW_IOC_VIEW_CREATE", "bad user pointer", EFAULT,
+         [](Env& e) { return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, reinterpret_cast<void*>(16)); }},
+        {"KVIEW_IOC_VIEW_CREATE", "pid 0", EINVAL,
+         [](Env& e) { auto r = create_req(0); return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); }},
+        {"KVIEW_IOC_VIEW_CREATE", "negative pid", EINVAL,
+         [](Env& e) { auto r = create_req(-5); return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); }},
+        {"KVIEW_IOC_VIEW_CREATE", "dead pid", ESRCH,
+         [](Env& e) { auto r = create_req(4000000); return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); }},
+        {"KVIEW_IOC_VIEW_CREATE", "kernel thread (kthreadd)", EINVAL,
+         [](Env& e) { auto r = create_req(2); return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); }},
+        {"KVIEW_IOC_VIEW_CREATE", "no CAP_SYS_ADMIN/CAP_BPF/CAP_PERFMON", EPERM,
+         [](Env& e) { return with_caps(0, [&] { return make_view(e); }); }},
+        {"KVIEW_IOC_VIEW_CREATE", "CAP_BPF without CAP_PERFMON", EPERM,
+         [](Env& e) { return with_caps(cap(CAP_BPF), [&] { return make_view(e); }); }},
+        {"KVIEW_IOC_VIEW_CREATE", "CAP_BPF + CAP_PERFMON (enough)", 0,
+         [](Env& e) { return with_caps(cap(CAP_BPF) | cap(CAP_PERFMON) | cap(CAP_SYS_PTRACE), [&] { return make_view(e); }); }},
+        {"KVIEW_IOC_VIEW_CREATE", "other user's process, no CAP_SYS_PTRACE", EPERM,
+         [](Env& e) {
+             pid_t other = ::fork();
+             if (other == 0) {
+                 if (::setresuid(65533, 65533, 65533))
+                     ::_exit(1);
+                 ::pause();
+                 ::_exit(0);
+             }
+             ::usleep(100000);
+             int err = with_caps(kAllCaps & ~cap(CAP_SYS_PTRACE), [&] {
+                 auto r = create_req(other);
+                 return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r);
+             });
+             ::kill(other, SIGKILL);
+             ::waitpid(other, nullptr, 0);
+             return err;
+         }},
+        {"KVIEW_IOC_VIEW_CREATE", "second view on one descriptor", EBUSY,
+         [](Env& e) { make_view(e); return make_view(e); }},
+        // ---- HOOK_ADD
+        {"KVIEW_IOC_HOOK_ADD", "valid", 0,
+         [](Env& e) { make_view(e); auto h = hook_req("vfs_read"); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "no view yet", ENXIO,
+         [](Env& e) { auto h = hook_req("vfs_read"); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "bad user pointer", EFAULT,
+         [](Env& e) { make_view(e); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, reinterpret_cast<void*>(16)); }},
+        {"KVIEW_IOC_HOOK_ADD", "long size, non-zero tail", E2BIG,
+         [](Env& e) { make_view(e); Padded<kview_hook_add> p{hook_req("vfs_read"), 7}; p.t.size = sizeof(p); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &p); }},
+        {"KVIEW_IOC_HOOK_ADD", "unknown kind", EINVAL,
+         [](Env& e) { make_view(e); auto h = hook_req("vfs_read", 0, 77); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "unknown flag", EINVAL,
+         [](Env& e) { make_view(e); auto h = hook_req("vfs_read"); h.flags = 1u << 20; return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "unknown symbol", ENOENT,
+         [](Env& e) { make_view(e); auto h = hook_req("kview_no_such_fn"); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "symbol not NUL-terminated", EINVAL,
+         [](Env& e) { make_view(e); auto h = hook_req(""); std::memset(h.symbol, 'a', sizeof(h.symbol)); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "offset not an instruction boundary", EINVAL,
+         [](Env& e) { make_view(e); auto h = hook_req("vfs_read", 1); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "offset past the end of the text", EINVAL,
+         [](Env& e) { make_view(e); auto h = hook_req("vfs_read", 0x7fffffff); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "blacklisted function (NOKPROBE notify_die)", EADDRNOTAVAIL,
+         [](Env& e) { make_view(e); auto h = hook_req("notify_die"); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "return hook with an offset", EINVAL,
+         [](Env& e) { make_view(e); auto h = hook_req("vfs_read", 4, KVIEW_HOOK_KRETPROBE); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "unknown syscall", ENOENT,
+         [](Env& e) { make_view(e); auto h = hook_req("kview_nosys", 0, KVIEW_HOOK_SYSCALL_ENTER); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "same address twice", EEXIST,
+         [](Env& e) { make_view(e); auto h = hook_req("vfs_read"); do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); h = hook_req("vfs_read"); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "BPF: closed fd", EBADF,
+         [](Env& e) { make_view(e); auto h = hook_req("vfs_read"); h.flags = KVIEW_HOOK_F_BPF; h.prog_fd = 1000; return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "BPF: not a BPF fd (/dev/null)", EINVAL,
+         [](Env& e) {
+             make_view(e);
+             int n = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+             auto h = hook_req("vfs_read");
+             h.flags = KVIEW_HOOK_F_BPF;
+             h.prog_fd = n;
+             int err = do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
+             ::close(n);
+             return err;
+         }},
+        {"KVIEW_IOC_HOOK_ADD", "BPF: wrong program type (socket filter)", EINVAL,
+         [](Env& e) {
+             make_view(e);
+             int p = socket_filter_prog();
+             if (p < 0)
+                 return 200; // could not set the case up: fails the row
+             auto h = hook_req("vfs_read");
+             h.flags = KVIEW_HOOK_F_BPF;
+             h.prog_fd = p;
+             int err = do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
+             ::close(p);
+             return err;
+         }},
+        {"KVIEW_IOC_HOOK_ADD", "view ended (target exited)", ESRCH,
+         [](Env& e) {
+             pid_t t = ::fork();
+             if (t == 0) {
+                 ::pause();
+                 ::_exit(0);
+             }
+             auto r = create_req(t);
+             if (do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r))
+                 return 201;
+             ::kill(t, SIGKILL);
+             ::waitpid(t, nullptr, 0);
+             auto h = hook_req("vfs_read");
+             return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
+         }},
+        // ---- VIEW_STATS
+        {"KVIEW_IOC_VIEW_STATS", "valid", 0,
+         [](Env& e) { make_view(e); kview_view_stats s{}; s.size = sizeof(s); return do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &s); }},
+        {"KVIEW_IOC_VIEW_STATS", "no view", ENXIO,
+         [](Env& e) { kview_view_stats s{}; s.size = sizeof(s); return do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &s); }},
+        {"KVIEW_IOC_VIEW_STATS", "bad user pointer", EFAULT,
+         [](Env& e) { make_view(e); return do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, reinterpret_cast<void*>(16)); }},
+        {"KVIEW_IOC_VIEW_STATS", "bad hooks_ptr", EFAULT,
+         [](Env& e) {
+             make_view(e);
+             auto h = hook_req("vfs_read");
+             do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
+             kview_view_stats s{};
+             s.size = sizeof(s);
+             s.hooks_cap = 4;
+             s.hooks_ptr = 16;
+             return do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &s);
+         }},
+        {"KVIEW_IOC_VIEW_STATS", "long size, non-zero tail", E2BIG,
+         [](Env& e) { make_view(e); Padded<kview_view_stats> p{}; p.t.size = sizeof(p); p.tail = 3; return do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &p); }},
+        // ---- READ_TEXT
+        {"KVIEW_IOC_READ_TEXT", "valid", 0,
+         [](Env& e) { kview_read_text r{sizeof(r), 16, stext(), reinterpret_cast<uint64_t>(buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
+        {"KVIEW_IOC_READ_TEXT", "len 0", EINVAL,
+         [](Env& e) { kview_read_text r{sizeof(r), 0, stext(), reinterpret_cast<uint64_t>(buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
+        {"KVIEW_IOC_READ_TEXT", "len > KVIEW_READ_TEXT_MAX", EINVAL,
+         [](Env& e) { kview_read_text r{sizeof(r), KVIEW_READ_TEXT_MAX + 1, stext(), reinterpret_cast<uint64_t>(buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
+        {"KVIEW_IOC_READ_TEXT", "address outside kernel text (user address)", EINVAL,
+         [](Env& e) { kview_read_text r{sizeof(r), 16, reinterpret_cast<uint64_t>(buf), reinterpret_cast<uint64_t>(buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
+        {"KVIEW_IOC_READ_TEXT", "bad buf_ptr", EFAULT,
+         [](Env& e) { kview_read_text r{sizeof(r), 16, stext(), 16}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
+        {"KVIEW_IOC_READ_TEXT", "no CAP_SYS_ADMIN", EPERM,
+         [](Env& e) { return with_caps(0, [&] { kview_read_text r{sizeof(r), 16, stext(), reinterpret_cast<uint64_t>(buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }); }},
+        // ---- GLOBAL_STATS
+        {"KVIEW_IOC_GLOBAL_STATS", "valid", 0,
+         [](Env& e) { kview_global_stats g{}; g.size = sizeof(g); return do_ioctl(e.fd, KVIEW_IOC_GLOBAL_STATS, &g); }},
+        {"KVIEW_IOC_GLOBAL_STATS", "output field non-zero on input", EINVAL,
+         [](Env& e) { kview_global_stats g{}; g.size = sizeof(g); g.pages = 1; return do_ioctl(e.fd, KVIEW_IOC_GLOBAL_STATS, &g); }},
+        {"KVIEW_IOC_GLOBAL_STATS", "bad user pointer", EFAULT,
+         [](Env& e) { return do_ioctl(e.fd, KVIEW_IOC_GLOBAL_STATS, reinterpret_cast<void*>(16)); }},
+        {"KVIEW_IOC_GLOBAL_STATS", "long size, non-zero tail", E2BIG,
+         [](Env& e) { Padded<kview_global_stats> p{}; p.t.size = sizeof(p); p.tail = 9; return do_ioctl(e.fd, KVIEW_IOC_GLOBAL_STATS, &p); }},
+        // ---- LIST_VIEWS
+        {"KVIEW_IOC_LIST_VIEWS", "valid", 0,
+         [](Env& e) { kview_list_views l{}; l.size = sizeof(l); return do_ioctl(e.fd, KVIEW_IOC_LIST_VIEWS, &l); }},
+        {"KVIEW_IOC_LIST_VIEWS", "reserved non-zero", EINVAL,
+         [](Env& e) { kview_list_views l{}; l.size = sizeof(l); l.reserved = 1; return do_ioctl(e.fd, KVIEW_IOC_LIST_VIEWS, &l); }},
+        {"KVIEW_IOC_LIST_VIEWS", "bad views_ptr (a view exists)", EFAULT,
+         [](Env& e) { make_view(e); kview_list_views l{}; l.size = sizeof(l); l.cap = 4; l.views_ptr = 16; return do_ioctl(e.fd, KVIEW_IOC_LIST_VIEWS, &l); }},
+        {"KVIEW_IOC_LIST_VIEWS", "no CAP_SYS_ADMIN", EPERM,
+         [](Env& e) { return with_caps(0, [&] { kview_list_views l{}; l.size = sizeof(l); return do_ioctl(e.fd, KVIEW_IOC_LIST_VIEWS, &l); }); }},
+    };
+}
+
+kview_global_stats global_stats(int fd) {
+    kview_global_stats g{};
+    g.size = sizeof(g);
+    EXPECT_EQ(do_ioctl(fd, KVIEW_IOC_GLOBAL_STATS, &g), 0);
+    return g;
+}
+
+} // namespace
+
+TEST(AbiTable, EveryIoctlInTheHeaderIsCovered) {
+    std::ifstream h(std::string(std::getenv("KVIEW_REPO") ? std::getenv("KVIEW_REPO") : ".") +
+                    "/include/uapi/linux/kview.h");
+    ASSERT_TRUE(h.good()) << "uapi header not found";
+    std::set<std::string> declared, covered;
+    std::regex def(R"(^#define\s+(KVIEW_IOC_[A-Z_]+)\s+_IO)");
+    std::string line;
+    std::smatch m;
+    while (std::getline(h, line))
+        if (std::regex_search(line, m, def))
+            declared.insert(m[1]);
+    for (const auto& c : table())
+        covered.insert(c.ioctl);
+    EXPECT_GE(declared.size(), 7u);
+    for (const auto& d : declared)
+        EXPECT_TRUE(covered.count(d)) << d << " is in the header but not in the ABI input table";
+}
+
+TEST(AbiTable, ExactErrnoAndNoSideEffect) {
+    auto ctl = kview::Device::open();
+    ASSERT_TRUE(ctl.ok()) << ctl.error().message();
+    guest::Child target;
+    size_t n = 0;
+    for (const auto& c : table()) {
+        auto before = global_stats(ctl.value().fd());
+        Env e;
+        e.target = target.pid();
+        e.fd = ::open(KVIEW_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+        ASSERT_GE(e.fd, 0);
+        int got = c.run(e);
+        EXPECT_EQ(got, c.expected) << c.ioctl << " / " << c.input << ": got " << std::strerror(got)
+                                   << ", want " << std::strerror(c.expected);
+        if (c.expected) { // a refusal leaves nothing behind on this descriptor
+            kview_view_stats s{};
+            s.size = sizeof(s);
+            if (do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &s) == 0) {
+                EXPECT_LE(s.nr_hooks, 1u) << c.ioctl << " / " << c.input << ": a refused hook stayed";
+            }
+        }
+        ::close(e.fd);
+        auto after = global_stats(ctl.value().fd());
+        EXPECT_EQ(after.live_views, before.live_views) << c.ioctl << " / " << c.input;
+        EXPECT_EQ(after.pages, before.pages) << c.ioctl << " / " << c.input << ": pages leaked";
+        std::printf("[ abi      ] %-24s %-48s -> %s\n", c.ioctl, c.input,
+                    got ? strerrorname_np(got) : "0");
+        n++;
+    }
+    std::printf("[ figures  ] ABI input table: %zu cases over 7 ioctls\n", n);
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The long fuzzing run (issue #6): kview-fuzz for SECONDS (default 150) in
+# each of the four CPU/paging variants, one boot each, with dmesg checked by
+# the harness. 4 x 150 s = 10 minutes of fuzzing in total.
+#
+#   tests/guest/fuzz-all.sh [SECONDS] [SEED]
+set -uo pipefail
+secs=${1:-150}
+seed=${2:-$RANDOM}
+repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$repo"
+build=${KVIEW_BUILD_DIR:-build}
+fail=0
+for v in max max-pti 4l 4l-pti; do
+	echo "fuzz-all: $v, seed $seed, $secs s"
+	# shellcheck disable=SC2016  # expanded in the guest
+	tests/vm/run-guest.sh --variant "$v" --quiet --timeout $((secs + 300)) --out "$build/vm-out/fuzz-$v" \
+		--env FUZZ="$build/tests/kview-fuzz --seed $seed --seconds $secs" -- \
+		'insmod kmod/kview.ko && { $FUZZ; rc=$?; rmmod kview || rc=1; exit $rc; }' || fail=1
+	grep -h 'kview-fuzz' "$build/vm-out/fuzz-$v/cmd.log" | sed "s/^/  [$v] /"
+done
+((fail)) && echo "fuzz-all: FAILED" || echo "fuzz-all: all variants passed"
+exit "$fail"
