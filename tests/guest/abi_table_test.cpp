@@ -108,6 +108,119 @@ int socket_filter_prog() {
     return bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, "kview_abi", "GPL", insns, 2, nullptr);
 }
 
+// Address of a text symbol in /proc/kallsyms (0 if absent).
+uint64_t ksym(const std::string& name) {
+    std::ifstream in("/proc/kallsyms");
+    std::string a, t, s;
+    while (in >> a >> t >> s)
+        if (s == name && (t == "t" || t == "T"))
+            return std::stoull(a, nullptr, 16);
+    return 0;
+}
+
+std::vector<uint8_t> read_text(int fd, uint64_t addr, uint32_t len) {
+    std::vector<uint8_t> out(len);
+    kview_read_text r{sizeof(r), len, addr, reinterpret_cast<uint64_t>(out.data())};
+    if (do_ioctl(fd, KVIEW_IOC_READ_TEXT, &r))
+        out.clear();
+    return out;
+}
+
+bool write_file(const char* path, const std::string& v) {
+    std::ofstream f(path);
+    f << v;
+    f.flush();
+    return f.good();
+}
+
+std::string read_line(const char* path) {
+    std::ifstream f(path);
+    std::string v;
+    std::getline(f, v);
+    return v;
+}
+
+// Bytes a hook offset of 0 skips: the 5-byte fentry call (or its nop) that
+// starts a traceable function; offsets in kview_hook_add count after it.
+uint32_t entry_skip(int fd, uint64_t f) {
+    auto t = read_text(fd, f, 5);
+    return t.size() == 5 && (t[0] == 0xe8 || (t[0] == 0x0f && t[1] == 0x1f)) ? 5 : 0;
+}
+
+// The offset in kfree of the jump label that guards its kmem:kfree
+// tracepoint, as a hook offset: the first byte that changes when the event
+// is enabled (a 2- or 5-byte nop becomes a jmp). -1 if it cannot be found.
+int kfree_jump_label_offset(int fd) {
+    const char* en = "/sys/kernel/tracing/events/kmem/kfree/enable";
+    uint64_t f = ksym("kfree");
+    if (!f || read_line(en) != "0")
+        return -1;
+    auto off = read_text(fd, f, 512);
+    write_file(en, "1");
+    auto on = read_text(fd, f, 512);
+    write_file(en, "0");
+    if (off.empty() || on.size() != off.size())
+        return -1;
+    uint32_t skip = entry_skip(fd, f);
+    for (size_t i = skip; i < off.size(); i++)
+        if (off[i] != on[i])
+            return (on[i] == 0xe9 || on[i] == 0xeb) ? static_cast<int>(i - skip) : -1;
+    return -1;
+}
+
+// Tries a hook at every ud2 (0f 0b) in fn's first 1 KiB: returns
+// EADDRNOTAVAIL if at least one is a BUG/WARN site the module refused and
+// none was accepted, else the errno that broke the rule (0 = accepted).
+int try_bug_sites(Env& e, const char* fn) {
+    uint64_t f = ksym(fn);
+    auto t = f ? read_text(e.fd, f, 1024) : std::vector<uint8_t>{};
+    uint32_t skip = f ? entry_skip(e.fd, f) : 0;
+    int refused = 0;
+    for (size_t i = skip; i + 1 < t.size(); i++) {
+        if (t[i] != 0x0f || t[i + 1] != 0x0b)
+            continue;
+        auto h = hook_req(fn, static_cast<uint32_t>(i - skip));
+        int err = do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
+        if (err == 0)
+            return 0; // a ud2 we could hook: the rule is broken
+        if (err == EADDRNOTAVAIL)
+            refused++;
+        else if (err != EINVAL) // EINVAL: 0f 0b inside another instruction
+            return err;
+    }
+    return refused ? EADDRNOTAVAIL : ENOENT;
+}
+
+// Sets kernel.yama.ptrace_scope for the lifetime of the object.
+class YamaScope {
+public:
+    explicit YamaScope(int scope) : old_(read_line(kPath)) { ok_ = write_file(kPath, std::to_string(scope)); }
+    ~YamaScope() {
+        if (!old_.empty())
+            write_file(kPath, old_);
+    }
+    bool ok() const { return ok_; }
+
+private:
+    static constexpr const char* kPath = "/proc/sys/kernel/yama/ptrace_scope";
+    std::string old_;
+    bool ok_ = false;
+};
+
+// A view on a fresh child of the calling process.
+int view_on_own_child(int fd) {
+    pid_t c = ::fork();
+    if (c == 0) {
+        ::pause();
+        ::_exit(0);
+    }
+    auto r = create_req(c);
+    int err = do_ioctl(fd, KVIEW_IOC_VIEW_CREATE, &r);
+    ::kill(c, SIGKILL);
+    ::waitpid(c, nullptr, 0);
+    return err;
+}
+
 struct Case {
     const char* ioctl; // name as in the header
     const char* input;
@@ -125,6 +238,11 @@ std::vector<Case> table() {
          [](Env& e) { return do_ioctl(e.fd, KVIEW_IOC_GET_VERSION, reinterpret_cast<void*>(16)); }},
         {"KVIEW_IOC_GET_VERSION", "no privilege (needs none)", 0,
          [](Env& e) { return with_caps(0, [&] { kview_version v{}; return do_ioctl(e.fd, KVIEW_IOC_GET_VERSION, &v); }); }},
+        // ---- any ioctl
+        {"KVIEW_IOC_GET_VERSION", "closed descriptor", EBADF,
+         [](Env& e) { int d = ::dup(e.fd); ::close(d); kview_version v{}; return do_ioctl(d, KVIEW_IOC_GET_VERSION, &v); }},
+        {"KVIEW_IOC_GET_VERSION", "unknown command number (0xB9, 0x7f)", ENOTTY,
+         [](Env& e) { kview_version v{}; return do_ioctl(e.fd, _IOR(KVIEW_IOC_MAGIC, 0x7f, kview_version), &v); }},
         // ---- VIEW_CREATE
         {"KVIEW_IOC_VIEW_CREATE", "valid", 0, [](Env& e) { return make_view(e); }},
         {"KVIEW_IOC_VIEW_CREATE", "short size (4: pid reads as 0)", EINVAL,
@@ -173,6 +291,28 @@ std::vector<Case> table() {
              ::waitpid(other, nullptr, 0);
              return err;
          }},
+        {"KVIEW_IOC_VIEW_CREATE", "Yama scope 1, not our descendant, no CAP_SYS_PTRACE", EPERM,
+         [](Env& e) {
+             YamaScope y(1);
+             if (!y.ok())
+                 return 202;
+             // the target is the test's child: a sibling of with_caps' child
+             return with_caps(kAllCaps & ~cap(CAP_SYS_PTRACE), [&] { return make_view(e); });
+         }},
+        {"KVIEW_IOC_VIEW_CREATE", "Yama scope 1, our own child, no CAP_SYS_PTRACE", 0,
+         [](Env& e) {
+             YamaScope y(1);
+             if (!y.ok())
+                 return 202;
+             return with_caps(kAllCaps & ~cap(CAP_SYS_PTRACE), [&] { return view_on_own_child(e.fd); });
+         }},
+        {"KVIEW_IOC_VIEW_CREATE", "Yama scope 2, our own child, no CAP_SYS_PTRACE", EPERM,
+         [](Env& e) {
+             YamaScope y(2);
+             if (!y.ok())
+                 return 202;
+             return with_caps(kAllCaps & ~cap(CAP_SYS_PTRACE), [&] { return view_on_own_child(e.fd); });
+         }},
         {"KVIEW_IOC_VIEW_CREATE", "second view on one descriptor", EBUSY,
          [](Env& e) { make_view(e); return make_view(e); }},
         // ---- HOOK_ADD
@@ -198,6 +338,28 @@ std::vector<Case> table() {
          [](Env& e) { make_view(e); auto h = hook_req("vfs_read", 0x7fffffff); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
         {"KVIEW_IOC_HOOK_ADD", "blacklisted function (NOKPROBE notify_die)", EADDRNOTAVAIL,
          [](Env& e) { make_view(e); auto h = hook_req("notify_die"); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
+        {"KVIEW_IOC_HOOK_ADD", "fentry: offset 0 resolves past the fentry call", 0,
+         [](Env& e) {
+             make_view(e);
+             auto h = hook_req("vfs_read");
+             int err = do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
+             if (err)
+                 return err;
+             auto t = read_text(e.fd, ksym("vfs_read"), 5); // the call (or its nop)
+             bool fentry = t.size() == 5 && (t[0] == 0xe8 || (t[0] == 0x0f && t[1] == 0x1f));
+             return fentry && h.addr == ksym("vfs_read") + 5 ? 0 : 203;
+         }},
+        {"KVIEW_IOC_HOOK_ADD", "jump-label site (kfree's kmem:kfree key)", EADDRNOTAVAIL,
+         [](Env& e) {
+             make_view(e);
+             int off = kfree_jump_label_offset(e.fd);
+             if (off < 0)
+                 return 204;
+             auto h = hook_req("kfree", static_cast<uint32_t>(off));
+             return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
+         }},
+        {"KVIEW_IOC_HOOK_ADD", "BUG/WARN sites (every ud2 in refcount_warn_saturate)", EADDRNOTAVAIL,
+         [](Env& e) { make_view(e); return try_bug_sites(e, "refcount_warn_saturate"); }},
         {"KVIEW_IOC_HOOK_ADD", "return hook with an offset", EINVAL,
          [](Env& e) { make_view(e); auto h = hook_req("vfs_read", 4, KVIEW_HOOK_KRETPROBE); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
         {"KVIEW_IOC_HOOK_ADD", "unknown syscall", ENOENT,
