@@ -37,16 +37,21 @@ static LIST_HEAD(sites);
 static void site_poll_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(site_poll, site_poll_fn);
 
+/* Disarm @s's aggregator unless another child needs it; keep ours enabled. */
+static void site_quiet(struct kview_site *s)
+{
+	if (!disable_kprobe(&s->kp))
+		s->kp.flags &= ~KPROBE_FLAG_DISABLED;
+}
+
 static void site_poll_fn(struct work_struct *work)
 {
 	struct kview_site *s;
 
 	mutex_lock(&site_lock);
 	list_for_each_entry(s, &sites, node) {
-		if (!atomic_xchg(&s->shared_armed, 0) || list_empty(&s->kp.list))
-			continue;
-		if (!disable_kprobe(&s->kp))
-			s->kp.flags &= ~KPROBE_FLAG_DISABLED;
+		if (atomic_xchg(&s->shared_armed, 0) && !list_empty(&s->kp.list))
+			site_quiet(s);
 	}
 	if (!list_empty(&sites))
 		schedule_delayed_work(&site_poll, SITE_POLL_INTERVAL);
@@ -264,13 +269,18 @@ static struct kview_site *site_get(unsigned long addr, bool shared)
 	 * With OPTPROBES the kprobe may have been wrapped in an aggregator
 	 * that inherits DISABLED (so it is never armed or optimized) and skips
 	 * disabled children. Enable the child only: the aggregator then calls
-	 * our handler when our private int3 traps.
+	 * our handler when our private int3 traps. An aggregator that was
+	 * being lazily unoptimized is instead rescued armed by the kprobe core
+	 * (reuse_unused_kprobe): disarm it at once unless another child needs
+	 * it, rather than waiting for foreign hits and the poll.
 	 */
 	s->refs = 1;
 	if (shared)
 		goto out;	/* armed; not in the list of private sites */
-	if (!list_empty(&s->kp.list))
+	if (!list_empty(&s->kp.list)) {
 		s->kp.flags &= ~KPROBE_FLAG_DISABLED;
+		site_quiet(s);
+	}
 	if (list_empty(&sites))
 		schedule_delayed_work(&site_poll, SITE_POLL_INTERVAL);
 	list_add(&s->node, &sites);
@@ -287,7 +297,11 @@ static void site_put(struct kview_site *s)
 		return;
 	}
 	list_del_init(&s->node);
-	mutex_unlock(&site_lock);
+	/*
+	 * Unregister before site_get() can register a new kprobe at this
+	 * address: both at once would form an aggregator, and one being
+	 * lazily unoptimized is rescued armed by the kprobe core.
+	 */
 	unregister_kprobe(&s->kp);	/* waits for running handlers */
 	if (s->rh) {
 		/*
@@ -298,6 +312,7 @@ static void site_put(struct kview_site *s)
 		kv_sym.rethook_free(s->rh);
 		synchronize_rcu();
 	}
+	mutex_unlock(&site_lock);
 	kfree(s);
 }
 

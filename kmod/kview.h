@@ -20,7 +20,7 @@
 #include <linux/kview.h>
 
 #define KVIEW_INT3 0xcc
-#define KVIEW_HOOK_WINDOW 9	/* bytes around a hook a 5-byte jump can cover */
+#define KVIEW_HOOK_WINDOW 9	/* bytes around a hook (mirror.c checks 4 before it) */
 
 /* ksyms.c */
 struct kview_ksyms {

@@ -51,15 +51,18 @@ static unsigned long poking_pfn(unsigned long addr)
 /*
  * A write over one of our int3s. An int3 (someone arming a kprobe here) keeps
  * the hook. Otherwise the kernel's bytes win (byte identity keeps the
- * writers' checks happy) and the hook is lost -- until the bytes around it
- * are back to the original ones (a kprobe disarmed, a covering optprobe jump
- * undone): then our int3 goes back in, which is invariant 1 again.
+ * writers' checks happy) and the hook is lost -- until the hook's byte and
+ * the 4 before it are the original ones again (a kprobe disarmed, a covering
+ * optprobe jump undone): then our int3 goes back in, which is invariant 1
+ * again. A 5-byte jump covering the hook starts in those 5 bytes; bytes
+ * after the hook are our own instruction, where no other jump can start, so
+ * a neighbour's optimized kprobe just after us does not cost us the hook.
  */
 static bool pristine(const u8 *dst, int o, const struct kview_hook *h)
 {
 	int half = KVIEW_HOOK_WINDOW / 2, j;
 
-	for (j = -half; j <= half; j++)
+	for (j = -half; j <= 0; j++)
 		if (o + j >= 0 && o + j < PAGE_SIZE && dst[o + j] != h->orig[j + half])
 			return false;
 	return true;
@@ -74,11 +77,15 @@ static void mirror_page(struct kview_page *p, unsigned int off,
 
 	memcpy(dst + off, src, len);
 	atomic64_inc(&v->mirrored_writes);
+	/*
+	 * Every hook of the page: the write may have undone a covering jump
+	 * whose last byte written is not the hook's own.
+	 */
 	for (i = 0; i < v->nr_hooks; i++) {
 		struct kview_hook *h = v->hooks[i];
 		unsigned int o = offset_in_page(h->site->kp.addr);
 
-		if (h->page != p || o < off || o >= off + len)
+		if (h->page != p)
 			continue;
 		if (dst[o] != KVIEW_INT3 && pristine(dst, o, h))
 			dst[o] = KVIEW_INT3;

@@ -126,18 +126,10 @@ std::vector<uint8_t> read_text(int fd, uint64_t addr, uint32_t len) {
     return out;
 }
 
-bool write_file(const char* path, const std::string& v) {
-    std::ofstream f(path);
-    f << v;
-    f.flush();
-    return f.good();
-}
-
-std::string read_line(const char* path) {
-    std::ifstream f(path);
-    std::string v;
-    std::getline(f, v);
-    return v;
+// The first line of a (proc/sys/tracefs) file.
+std::string read_line(const std::string& path) {
+    std::string v = guest::read_file(path);
+    return v.substr(0, v.find('\n'));
 }
 
 // Bytes a hook offset of 0 skips: the 5-byte fentry call (or its nop) that
@@ -156,9 +148,9 @@ int kfree_jump_label_offset(int fd) {
     if (!f || read_line(en) != "0")
         return -1;
     auto off = read_text(fd, f, 512);
-    write_file(en, "1");
+    guest::write_file(en, "1");
     auto on = read_text(fd, f, 512);
-    write_file(en, "0");
+    guest::write_file(en, "0");
     if (off.empty() || on.size() != off.size())
         return -1;
     uint32_t skip = entry_skip(fd, f);
@@ -194,10 +186,10 @@ int try_bug_sites(Env& e, const char* fn) {
 // Sets kernel.yama.ptrace_scope for the lifetime of the object.
 class YamaScope {
 public:
-    explicit YamaScope(int scope) : old_(read_line(kPath)) { ok_ = write_file(kPath, std::to_string(scope)); }
+    explicit YamaScope(int scope) : old_(read_line(kPath)) { ok_ = guest::write_file(kPath, std::to_string(scope)); }
     ~YamaScope() {
         if (!old_.empty())
-            write_file(kPath, old_);
+            guest::write_file(kPath, old_);
     }
     bool ok() const { return ok_; }
 

@@ -81,6 +81,8 @@ int exec_reads_main(uint32_t n, int fd) {
 int main(int argc, char** argv) {
     if (argc == 4 && !std::strcmp(argv[1], "--exec-reads"))
         return guest::exec_reads_main(static_cast<uint32_t>(std::atoi(argv[2])), std::atoi(argv[3]));
+    if (argc == 3 && !std::strcmp(argv[1], "--storm-target"))
+        return guest::storm_target_main(std::strtoull(argv[2], nullptr, 0));
     testing::InitGoogleTest(&argc, argv);
     return RUN_ALL_TESTS();
 }

@@ -53,4 +53,7 @@ class Child {
 // Entry point of an exec'd image (guest_main.cpp): "--exec-reads N FD".
 int exec_reads_main(uint32_t n, int fd);
 
+// Entry point of a lifecycle-storm target (storm_test.cpp): "--storm-target SEED".
+int storm_target_main(uint64_t seed);
+
 } // namespace guest

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# CTest entry guest.storms: the lifecycle and coherence storms
+# (storm_test.cpp) for SECONDS each (default 30) in two variants (5-level +
+# PTI, 4-level without PTI), one boot each, with a fresh seed per run
+# (printed; replay with KVIEW_STORM_SEED).
+#
+# These boots use single-threaded TCG: patching shared kernel text
+# (tracepoints, ftrace, kprobes) while another vCPU runs that code in a loop
+# hangs stock 6.1 under multi-threaded TCG without kview loaded
+# (docs/reliability.md, "Stock kernel findings").
+#
+#   tests/guest/run-storms.sh BUILD_DIR [SECONDS] [SEED]
+set -uo pipefail
+build=${1:?usage: run-storms.sh BUILD_DIR [SECONDS] [SEED]}
+secs=${2:-30}
+seed=${3:-$((RANDOM * 32768 + RANDOM))}
+repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$repo"
+fail=0
+for v in max-pti 4l; do
+	echo "storms: $v, $secs s each, seed $seed"
+	# shellcheck disable=SC2016  # expanded in the guest
+	tests/vm/run-guest.sh --variant "$v" --tcg-single --quiet --timeout $((4 * secs + 400)) \
+		--out "$build/vm-out/storms-$v" --env KVIEW_BUILD_DIR="$build" \
+		--env KVIEW_STORM_SECONDS="$secs" --env KVIEW_STORM_SEED="$seed" -- \
+		'mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
+		 insmod kmod/kview.ko || exit 1
+		 KVIEW_CLI=$KVIEW_BUILD_DIR/cli/kview "$KVIEW_BUILD_DIR/tests/kview_guest_tests" \
+			--gtest_filter="Storm.*" --gtest_color=no; rc=$?
+		 rmmod kview || rc=1
+		 exit $rc' || fail=1
+	grep -hE '^\[ (figures|storm)|FAILED|Failure' "$build/vm-out/storms-$v/cmd.log" | sed "s/^/  [$v] /"
+done
+((fail)) && echo "storms: FAILED" || echo "storms: passed in both variants"
+exit "$fail"

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The soak (issue #6, part 6): SECONDS (default 1800) of mixed load in ONE
+# guest boot, then leak accounting.
+#
+#   tests/guest/soak.sh [--variant V] [SECONDS] [SEED]     (host: boots the guest)
+#
+# In the guest, all at once until the deadline:
+#   - memcached under memcaslap load (untraced);
+#   - a traced workload: `kview trace -c` on a shell loop that reads and
+#     forks (follows fork and exec), with kprobe/kretprobe/syscall hooks and
+#     a BPF-free count, for the whole soak;
+#   - rounds of the lifecycle and coherence storms (60 s each, new seed per
+#     round) and of the ioctl fuzzer (30 s).
+# At the end: the traced workload's hooks counted, the module holds no view
+# and no page, rmmod works, and meminfo/slab deltas (after drop_caches) are
+# printed. The harness fails the run on BUG/WARNING/Oops/RIP/bad taint.
+set -uo pipefail
+if [[ ${1:-} != --in-guest ]]; then
+	variant=4l
+	if [[ ${1:-} == --variant ]]; then
+		variant=${2:?}
+		shift 2
+	fi
+	secs=${1:-1800}
+	seed=${2:-$RANDOM}
+	repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
+	cd "$repo"
+	build=${KVIEW_BUILD_DIR:-build}
+	echo "soak: variant $variant, $secs s, seed $seed (output: $build/vm-out/soak-$variant)"
+	# single-threaded TCG: see tests/guest/run-storms.sh
+	tests/vm/run-guest.sh --variant "$variant" --tcg-single --timeout $((secs + 900)) --quiet \
+		--out "$build/vm-out/soak-$variant" --env KVIEW_BUILD_DIR="$build" -- \
+		tests/guest/soak.sh --in-guest "$secs" "$seed"
+	rc=$?
+	grep -hE '^(soak|\[ figures|\[  (PASSED|FAILED))' "$build/vm-out/soak-$variant/cmd.log"
+	exit $rc
+fi
+
+secs=${2:?}
+seed=${3:?}
+build=${KVIEW_BUILD_DIR:-build}
+cli=$build/cli/kview
+tests=$build/tests/kview_guest_tests
+export KVIEW_CLI=$cli KVIEW_KO=kmod/kview.ko
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
+meminfo() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	awk '/^(MemAvailable|Slab|SUnreclaim|VmallocUsed|KernelStack|PageTables):/ {printf "%s %s ", $1, $2}' /proc/meminfo
+}
+m0=$(meminfo)
+insmod kmod/kview.ko || exit 1
+rc=0
+end=$((SECONDS + secs))
+
+memcached -u root -l 127.0.0.1 -p 11311 -t 2 -m 64 &
+mc=$!
+sleep 1
+(while ((SECONDS < end)); do memcaslap -s 127.0.0.1:11311 -t 30s -c 8 -T 2 >/dev/null 2>&1; done) &
+load=$!
+
+# The traced workload, for the whole soak: reads, forks, execs.
+"$cli" trace -c 'while :; do head -c 8192 /dev/zero >/dev/null; cat /proc/self/stat >/dev/null; done' \
+	-k vfs_read -r vfs_read -s read -k kfree -d "$((secs - 30))s" -f json >/tmp/soak-trace.json 2>/tmp/soak-trace.err &
+traced=$!
+
+round=0
+storms=0
+fuzz=0
+while ((SECONDS + 70 < end)); do
+	round=$((round + 1))
+	s=$((seed * 1000 + round))
+	echo "soak: round $round at ${SECONDS}s, seed $s"
+	KVIEW_STORM_SECONDS=60 KVIEW_STORM_SEED=$s "$tests" --gtest_filter='Storm.*' --gtest_color=no \
+		>/tmp/soak-storm.log 2>&1 || { echo "soak: storm round $round FAILED"; cat /tmp/soak-storm.log; rc=1; }
+	grep -h '^\[ figures' /tmp/soak-storm.log
+	storms=$((storms + 2))
+	if ((SECONDS + 40 < end)); then
+		"$build/tests/kview-fuzz" --seed "$s" --seconds 30 | tail -n 1 || { echo "soak: fuzz round $round FAILED"; rc=1; }
+		fuzz=$((fuzz + 1))
+	fi
+done
+wait "$traced" || { echo "soak: kview trace FAILED"; cat /tmp/soak-trace.err; rc=1; }
+kill "$load" 2>/dev/null
+wait "$load" 2>/dev/null
+kill "$mc"
+wait "$mc" 2>/dev/null
+echo "soak: traced workload, last report: $(tail -n 1 /tmp/soak-trace.json | cut -c1-400)"
+acct=$("$cli" stat)
+echo "soak: module accounting at the end: $acct"
+[[ $acct =~ ^live\ views\ 0\ .*pages\ 0\  ]] || { echo "soak: views or pages leaked"; rc=1; }
+rmmod kview || { echo "soak: rmmod failed"; rc=1; }
+m1=$(meminfo)
+echo "soak: meminfo before (KiB): $m0"
+echo "soak: meminfo after  (KiB): $m1"
+echo "soak: $secs s, seed $seed: $round rounds, $storms storms, $fuzz fuzz runs, rc $rc"
+exit $rc
