@@ -25,11 +25,12 @@ for v in max-pti 4l; do
 		--env KVIEW_STORM_SECONDS="$secs" --env KVIEW_STORM_SEED="$seed" -- \
 		'mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 		 insmod kmod/kview.ko || exit 1
-		 KVIEW_CLI=$KVIEW_BUILD_DIR/cli/kview "$KVIEW_BUILD_DIR/tests/kview_guest_tests" \
+		 KVIEW_CLI=$KVIEW_BUILD_DIR/cli/kview tests/guest/watchdog.sh '"$((6 * secs + 60))"' \
+			"$KVIEW_BUILD_DIR/tests/kview_guest_tests" \
 			--gtest_filter="Storm.*" --gtest_color=no; rc=$?
 		 rmmod kview || rc=1
 		 exit $rc' || fail=1
-	grep -hE '^\[ (figures|storm)|FAILED|Failure' "$build/vm-out/storms-$v/cmd.log" | sed "s/^/  [$v] /"
+	grep -hE '^\[ (figures|storm)|^watchdog|FAILED|Failure' "$build/vm-out/storms-$v/cmd.log" | sed "s/^/  [$v] /"
 done
 ((fail)) && echo "storms: FAILED" || echo "storms: passed in both variants"
 exit "$fail"

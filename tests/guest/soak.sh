@@ -71,7 +71,8 @@ while ((SECONDS + 70 < end)); do
 	round=$((round + 1))
 	s=$((seed * 1000 + round))
 	echo "soak: round $round at ${SECONDS}s, seed $s"
-	KVIEW_STORM_SECONDS=60 KVIEW_STORM_SEED=$s "$tests" --gtest_filter='Storm.*' --gtest_color=no \
+	KVIEW_STORM_SECONDS=60 KVIEW_STORM_SEED=$s tests/guest/watchdog.sh 400 \
+		"$tests" --gtest_filter='Storm.*' --gtest_color=no \
 		>/tmp/soak-storm.log 2>&1 || { echo "soak: storm round $round FAILED"; cat /tmp/soak-storm.log; rc=1; }
 	grep -h '^\[ figures' /tmp/soak-storm.log
 	storms=$((storms + 2))

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Run CMD in the guest; if it is still running after SECS, print what every
+# task of it is doing (state, wchan, kernel stack), the kprobes list and the
+# dmesg tail, then kill it. Turns a silent hang into a diagnosable failure.
+#
+#   tests/guest/watchdog.sh SECS CMD [ARGS...]     exit: CMD's, or 124 on a hang
+secs=${1:?usage: watchdog.sh SECS CMD [ARGS...]}
+shift
+"$@" &
+pid=$!
+for ((i = 0; i < secs * 10; i++)); do
+	kill -0 "$pid" 2>/dev/null || { wait "$pid"; exit $?; }
+	sleep 0.1
+done
+echo "watchdog: '$*' still running after $secs s; its tasks:"
+mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+for p in $(pgrep -g "$(ps -o pgid= "$pid" | tr -d ' ')") $pid; do
+	for t in /proc/"$p"/task/*; do
+		echo "--- $(cat "$t/comm") ${t#/proc/} state $(cut -d' ' -f3 "$t/stat") wchan $(cat "$t/wchan")"
+		cat "$t/stack" 2>/dev/null
+	done
+done
+echo "--- kprobes"
+cat /sys/kernel/debug/kprobes/list
+echo "--- dmesg"
+dmesg | tail -n 30
+pkill -KILL -P "$pid"
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+exit 124
