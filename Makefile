@@ -17,7 +17,7 @@ BUILD   ?= build
 WERROR  ?= $(if $(CI),ON,OFF)
 JOBS    ?= $(shell nproc)
 
-.PHONY: all module userspace deps test demo bench style check clean
+.PHONY: all module userspace deps test demo bench reliability style check clean
 
 all: module userspace
 
@@ -44,6 +44,13 @@ demo: deps
 bench: deps
 	$(MAKE) all KDIR=$(KDIR)
 	KVIEW_BUILD_DIR=$(BUILD) bench/run.sh --full --publish
+
+# The long hardening runs (docs/reliability.md): 10 min of ioctl fuzzing
+# across the four variants, then the 30 min soak in one boot.
+reliability: deps
+	$(MAKE) all KDIR=$(KDIR)
+	KVIEW_BUILD_DIR=$(BUILD) tests/guest/fuzz-all.sh 150
+	KVIEW_BUILD_DIR=$(BUILD) tests/guest/soak.sh 1800
 
 # checkpatch.pl: from the kernel build tree if it ships it (Debian's headers
 # do not), else extracted from Debian's linux-source package (apt-get install

@@ -166,7 +166,9 @@ int kview_view_build(struct kview_view *v)
 
 	v->orig_pgd = READ_ONCE(*pgdp);
 	if (!same_entry(v->orig_pgd, READ_ONCE(*kpgd))) {
-		pr_warn("pid %d: top-level kernel entry differs from init_mm's\n", v->pid);
+		/* e.g. a previous view of this mm is still being torn down */
+		pr_info_ratelimited("pid %d: top-level kernel entry differs from init_mm's\n",
+				    v->pid);
 		return -EBUSY;
 	}
 

@@ -9,8 +9,12 @@
 #   - a traced workload: `kview trace -c` on a shell loop that reads and
 #     forks (follows fork and exec), with kprobe/kretprobe/syscall hooks and
 #     a BPF-free count, for the whole soak;
-#   - rounds of the lifecycle and coherence storms (60 s each, new seed per
-#     round) and of the ioctl fuzzer (30 s).
+#   - rounds of the lifecycle storm (60 s, new seed per round) and of the
+#     ioctl fuzzer (30 s).
+# The coherence storm is not part of it: it needs single-threaded TCG (stock
+# 6.1 hangs when shared text is patched under load with multi-threaded TCG,
+# docs/reliability.md), where this load leaves it a few steps a minute; it
+# runs on its own in guest.storms.
 # At the end: the traced workload's hooks counted, the module holds no view
 # and no page, rmmod works, and meminfo/slab deltas (after drop_caches) are
 # printed. The harness fails the run on BUG/WARNING/Oops/RIP/bad taint.
@@ -27,8 +31,7 @@ if [[ ${1:-} != --in-guest ]]; then
 	cd "$repo"
 	build=${KVIEW_BUILD_DIR:-build}
 	echo "soak: variant $variant, $secs s, seed $seed (output: $build/vm-out/soak-$variant)"
-	# single-threaded TCG: see tests/guest/run-storms.sh
-	tests/vm/run-guest.sh --variant "$variant" --tcg-single --timeout $((secs + 900)) --quiet \
+	tests/vm/run-guest.sh --variant "$variant" --timeout $((secs + 900)) --quiet \
 		--out "$build/vm-out/soak-$variant" --env KVIEW_BUILD_DIR="$build" -- \
 		tests/guest/soak.sh --in-guest "$secs" "$seed"
 	rc=$?
@@ -56,11 +59,12 @@ end=$((SECONDS + secs))
 memcached -u root -l 127.0.0.1 -p 11311 -t 2 -m 64 &
 mc=$!
 sleep 1
-(while ((SECONDS < end)); do memcaslap -s 127.0.0.1:11311 -t 30s -c 8 -T 2 >/dev/null 2>&1; done) &
+# Paced (2k requests/s): a TCG guest, two emulated CPUs.
+(while ((SECONDS < end)); do memcaslap -s 127.0.0.1:11311 -t 30s -c 4 -T 1 -P 2k >/dev/null 2>&1; done) &
 load=$!
 
 # The traced workload, for the whole soak: reads, forks, execs.
-"$cli" trace -c 'while :; do head -c 8192 /dev/zero >/dev/null; cat /proc/self/stat >/dev/null; done' \
+"$cli" trace -c 'while :; do head -c 8192 /dev/zero >/dev/null; cat /proc/self/stat >/dev/null; sleep 0.05; done' \
 	-k vfs_read -r vfs_read -s read -k kfree -d "$((secs - 30))s" -f json >/tmp/soak-trace.json 2>/tmp/soak-trace.err &
 traced=$!
 
@@ -72,7 +76,7 @@ while ((SECONDS + 70 < end)); do
 	s=$((seed * 1000 + round))
 	echo "soak: round $round at ${SECONDS}s, seed $s"
 	KVIEW_STORM_SECONDS=60 KVIEW_STORM_SEED=$s tests/guest/watchdog.sh 400 \
-		"$tests" --gtest_filter='Storm.*' --gtest_color=no \
+		"$tests" --gtest_filter='Storm.Lifecycle' --gtest_color=no \
 		>/tmp/soak-storm.log 2>&1 || { echo "soak: storm round $round FAILED"; cat /tmp/soak-storm.log; rc=1; }
 	grep -h '^\[ figures' /tmp/soak-storm.log
 	storms=$((storms + 2))

@@ -147,6 +147,20 @@ const HookSpec kHookPool[] = {
     {KVIEW_HOOK_KPROBE, "wake_up_new_task"},  {KVIEW_HOOK_KRETPROBE, "kernel_clone"},
 };
 
+// Stop a child: SIGTERM, then SIGKILL after 10 s. (SIGINT is not enough:
+// a command started in the background by a non-interactive shell inherits
+// SIGINT ignored, and bpftrace then never exits.)
+void stop(pid_t pid) {
+    ::kill(pid, SIGTERM);
+    for (int i = 0; i < 200; i++) {
+        if (::waitpid(pid, nullptr, WNOHANG) == pid)
+            return;
+        ::usleep(50000);
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+}
+
 } // namespace
 
 namespace guest {
@@ -527,8 +541,7 @@ TEST(Storm, Coherence) {
                 else
                     tally.add("bpftrace attached");
             } else {
-                ::kill(bpftrace, SIGINT);
-                ::waitpid(bpftrace, nullptr, 0);
+                stop(bpftrace);
             }
         } else {
             auto r = guest::sh(on ? tg.on : tg.off);
@@ -611,8 +624,7 @@ TEST(Storm, Coherence) {
         if (!tg.state)
             continue;
         if (tg.on.empty()) {
-            ::kill(bpftrace, SIGINT);
-            ::waitpid(bpftrace, nullptr, 0);
+            stop(bpftrace);
         } else {
             (void)guest::sh(tg.off);
         }

@@ -8,9 +8,10 @@ secs=${1:?usage: watchdog.sh SECS CMD [ARGS...]}
 shift
 "$@" &
 pid=$!
-for ((i = 0; i < secs * 10; i++)); do
+end=$((SECONDS + secs))
+while ((SECONDS < end)); do
 	kill -0 "$pid" 2>/dev/null || { wait "$pid"; exit $?; }
-	sleep 0.1
+	sleep 0.2
 done
 echo "watchdog: '$*' still running after $secs s; its tasks:"
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
