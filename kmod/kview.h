@@ -120,7 +120,7 @@ struct kview_view {
 	 * lives; readers (the hook handler) load nr_mms with acquire.
 	 */
 	struct mm_struct *mms[KVIEW_VIEW_MAX_MMS];
-	pid_t tgids[KVIEW_VIEW_MAX_MMS];
+	struct pid *tgids[KVIEW_VIEW_MAX_MMS];	/* referenced: pid numbers get reused */
 	u32 nr_mms;
 	atomic64_t unfollowed;		/* forks/execs not joined: view full */
 	/* private upper tables: [0] top's child ... down to the PMD page */
@@ -142,7 +142,8 @@ void kview_account_pages(long delta);
 /* view.c */
 int kview_view_build(struct kview_view *v);
 void kview_view_build_shared(struct kview_view *v);
-bool kview_view_attach(struct kview_view *v, struct mm_struct *mm, pid_t tgid);
+bool kview_view_attach(struct kview_view *v, struct mm_struct *mm,
+		       struct pid *tgid);
 bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm);
 bool kview_view_live(struct kview_view *v);
 int kview_view_map_page(struct kview_view *v, unsigned long addr,

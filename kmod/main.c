@@ -17,6 +17,7 @@
 #include <linux/pid.h>
 #include <linux/ptrace.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/binfmts.h>
 #include <linux/slab.h>
@@ -102,7 +103,7 @@ static void kview_on_fork(void *data, struct task_struct *parent,
 		if ((v->flags & KVIEW_VIEW_FOLLOW_FORK) &&
 		    kview_view_has_mm(v, parent->mm)) {
 			/* the child has not run yet: no TLB holds its old view */
-			kview_view_attach(v, mm, task_tgid_nr(child));
+			kview_view_attach(v, mm, task_tgid(child));
 			break;
 		}
 	}
@@ -122,12 +123,16 @@ static void kview_on_exec(void *data, struct task_struct *p, pid_t old_pid,
 		if (!(v->flags & KVIEW_VIEW_EXEC_REAPPLY))
 			continue;
 		n = smp_load_acquire(&v->nr_mms); /* pairs with kview_view_attach() */
-		for (i = 0; i < n && v->tgids[i] != p->tgid; i++)
+		/*
+		 * By struct pid, not number: a reused pid must not pull an
+		 * unrelated process into somebody's view.
+		 */
+		for (i = 0; i < n && v->tgids[i] != task_tgid(p); i++)
 			;
 		if (i == n)
 			continue;
 		/* current runs the new mm on this CPU only, preemption is off */
-		if (kview_view_attach(v, p->mm, p->tgid))
+		if (kview_view_attach(v, p->mm, task_tgid(p)))
 			__flush_tlb_all();
 		break;
 	}
@@ -201,8 +206,10 @@ static void view_destroy(struct kview_view *v)
 		kfree(v->hooks[i]);
 	mutex_unlock(&v->lock);
 
-	for (i = 0; i < v->nr_mms; i++)
+	for (i = 0; i < v->nr_mms; i++) {
 		mmdrop(v->mms[i]);
+		put_pid(v->tgids[i]);
+	}
 	kfree(v);
 	atomic64_inc(&views_destroyed);
 }
@@ -247,7 +254,7 @@ static int view_create(struct kview_file *f, struct kview_view_create *req)
 	v->pid = task_tgid_nr(task);
 	mmgrab(mm);
 	v->mms[0] = mm;
-	v->tgids[0] = v->pid;
+	v->tgids[0] = get_pid(task_tgid(task));
 	v->nr_mms = 1;
 
 	if (v->flags & KVIEW_VIEW_FOLLOW) {
@@ -290,6 +297,7 @@ out_follow:
 	if (v->flags & KVIEW_VIEW_FOLLOW)
 		follow_put();
 out_view:
+	put_pid(v->tgids[0]);
 	mmdrop(mm);
 	kfree(v);
 out_mm:

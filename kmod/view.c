@@ -218,7 +218,8 @@ int kview_view_build(struct kview_view *v)
  * context: writes one top-level entry, allocates nothing. The caller flushes
  * if @mm may already be loaded on a CPU.
  */
-bool kview_view_attach(struct kview_view *v, struct mm_struct *mm, pid_t tgid)
+bool kview_view_attach(struct kview_view *v, struct mm_struct *mm,
+		       struct pid *tgid)
 {
 	pgd_t *pgdp = kernel_top_entry(mm);
 	bool ok = false;
@@ -235,7 +236,7 @@ bool kview_view_attach(struct kview_view *v, struct mm_struct *mm, pid_t tgid)
 	}
 	mmgrab(mm);
 	v->mms[v->nr_mms] = mm;
-	v->tgids[v->nr_mms] = tgid;
+	v->tgids[v->nr_mms] = get_pid(tgid);
 	/* publish mms[n] before the count: lockless readers use acquire */
 	smp_store_release(&v->nr_mms, v->nr_mms + 1);
 	if (private)

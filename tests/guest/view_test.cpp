@@ -369,6 +369,29 @@ TEST_F(Lifetime, ExecReapplyKeepsTracing) {
                 static_cast<unsigned long long>(s.hooks[0].hits));
 }
 
+// EXEC_REAPPLY follows the target's process, not its pid number: an
+// unrelated process that gets the dead target's pid and execs stays out.
+TEST_F(Lifetime, ReusedPidDoesNotJoinOnExec) {
+    auto p = std::make_unique<Child>();
+    const pid_t pid = p->pid();
+    View v = make_view(pid, KVIEW_VIEW_EXEC_REAPPLY);
+    ASSERT_OK(v.add_kprobe("vfs_read"));
+    p->kill9();
+    p.reset();
+    std::unique_ptr<Child> q;
+    for (int i = 0; i < 20 && !(q && q->pid() == pid); i++) {
+        q.reset();
+        ASSERT_TRUE(guest::write_file("/proc/sys/kernel/ns_last_pid", std::to_string(pid - 1)));
+        q = std::make_unique<Child>();
+    }
+    ASSERT_EQ(q->pid(), pid) << "premise: the new process reuses the dead target's pid";
+    q->exec_reads(300);
+    auto s = stats_of(v);
+    EXPECT_EQ(s.nr_mms, 1u) << "an unrelated process joined the view";
+    EXPECT_EQ(s.hooks[0].hits, 0u);
+    EXPECT_EQ(s.foreign_mm_hits, 0u);
+}
+
 TEST_F(Lifetime, ForkFollowsOnlyWithFlag) {
     {
         Child p;
