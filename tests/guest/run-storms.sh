@@ -20,12 +20,12 @@ fail=0
 for v in max-pti 4l; do
 	echo "storms: $v, $secs s each, seed $seed"
 	# shellcheck disable=SC2016  # expanded in the guest
-	tests/vm/run-guest.sh --variant "$v" --tcg-single --quiet --timeout $((4 * secs + 400)) \
+	tests/vm/run-guest.sh --variant "$v" --tcg-single --quiet --timeout $((8 * secs + 600)) \
 		--out "$build/vm-out/storms-$v" --env KVIEW_BUILD_DIR="$build" \
 		--env KVIEW_STORM_SECONDS="$secs" --env KVIEW_STORM_SEED="$seed" -- \
 		'mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 		 insmod kmod/kview.ko || exit 1
-		 KVIEW_CLI=$KVIEW_BUILD_DIR/cli/kview tests/guest/watchdog.sh '"$((6 * secs + 60))"' \
+		 KVIEW_CLI=$KVIEW_BUILD_DIR/cli/kview tests/guest/watchdog.sh '"$((8 * secs + 240))"' \
 			"$KVIEW_BUILD_DIR/tests/kview_guest_tests" \
 			--gtest_filter="Storm.*" --gtest_color=no; rc=$?
 		 rmmod kview || rc=1
