@@ -79,6 +79,16 @@ kview_hook_add hook_req(const char* sym, uint32_t off = 0, uint32_t kind = KVIEW
     return h;
 }
 
+// A vfs_read hook running the program behind fd (closed afterwards).
+int add_bpf_hook(const Env& e, int fd) {
+    auto h = hook_req("vfs_read");
+    h.flags = KVIEW_HOOK_F_BPF;
+    h.prog_fd = fd;
+    int err = do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
+    ::close(fd);
+    return err;
+}
+
 int make_view(const Env& e) {
     auto r = create_req(e.target);
     return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r);
@@ -90,14 +100,6 @@ template <class T> struct Padded {
     uint64_t tail;
 };
 
-uint64_t stext() {
-    std::ifstream in("/proc/kallsyms");
-    std::string a, t, s;
-    while (in >> a >> t >> s)
-        if (s == "_stext")
-            return std::stoull(a, nullptr, 16);
-    return 0;
-}
 
 // A loaded BPF program of another type than kprobe (socket filter).
 int socket_filter_prog() {
@@ -117,6 +119,8 @@ uint64_t ksym(const std::string& name) {
             return std::stoull(a, nullptr, 16);
     return 0;
 }
+
+uint64_t stext() { return ksym("_stext"); }
 
 std::vector<uint8_t> read_text(int fd, uint64_t addr, uint32_t len) {
     std::vector<uint8_t> out(len);
@@ -361,28 +365,14 @@ std::vector<Case> table() {
         {"KVIEW_IOC_HOOK_ADD", "BPF: closed fd", EBADF,
          [](Env& e) { make_view(e); auto h = hook_req("vfs_read"); h.flags = KVIEW_HOOK_F_BPF; h.prog_fd = 1000; return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
         {"KVIEW_IOC_HOOK_ADD", "BPF: not a BPF fd (/dev/null)", EINVAL,
-         [](Env& e) {
-             make_view(e);
-             int n = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-             auto h = hook_req("vfs_read");
-             h.flags = KVIEW_HOOK_F_BPF;
-             h.prog_fd = n;
-             int err = do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
-             ::close(n);
-             return err;
-         }},
+         [](Env& e) { make_view(e); return add_bpf_hook(e, ::open("/dev/null", O_RDONLY | O_CLOEXEC)); }},
         {"KVIEW_IOC_HOOK_ADD", "BPF: wrong program type (socket filter)", EINVAL,
          [](Env& e) {
              make_view(e);
              int p = socket_filter_prog();
              if (p < 0)
                  return 200; // could not set the case up: fails the row
-             auto h = hook_req("vfs_read");
-             h.flags = KVIEW_HOOK_F_BPF;
-             h.prog_fd = p;
-             int err = do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
-             ::close(p);
-             return err;
+             return add_bpf_hook(e, p);
          }},
         {"KVIEW_IOC_HOOK_ADD", "view ended (target exited)", ESRCH,
          [](Env& e) {

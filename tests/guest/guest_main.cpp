@@ -57,6 +57,14 @@ std::string tracefs() {
     return "/sys/kernel/tracing";
 }
 
+kview::GlobalStats global() {
+    auto d = kview::Device::open();
+    EXPECT_TRUE(d.ok());
+    auto g = d.value().global_stats();
+    EXPECT_TRUE(g.ok());
+    return g.ok() ? g.value() : kview::GlobalStats{};
+}
+
 std::string self_exe() {
     char buf[4096];
     ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);

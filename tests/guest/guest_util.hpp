@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "kview/device.hpp"
+
 namespace guest {
 
 // Output and exit status of `sh -c cmd`.
@@ -20,6 +22,9 @@ Run sh(const std::string& cmd);
 std::string read_file(const std::string& path);
 bool write_file(const std::string& path, const std::string& data);
 std::string tracefs(); // mounted tracefs path
+
+// The module's global counters (a failed read is a test failure).
+kview::GlobalStats global();
 
 // The test binary itself (for exec tests).
 std::string self_exe();

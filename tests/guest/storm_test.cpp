@@ -41,6 +41,7 @@
 #include "kview/view.hpp"
 
 using guest::Child;
+using guest::global;
 using kview::View;
 using Clock = std::chrono::steady_clock;
 
@@ -54,14 +55,6 @@ double storm_seconds() {
 uint64_t storm_seed(uint64_t dflt) {
     const char* s = std::getenv("KVIEW_STORM_SEED");
     return s ? std::strtoull(s, nullptr, 0) : dflt;
-}
-
-kview::GlobalStats global() {
-    auto d = kview::Device::open();
-    EXPECT_TRUE(d.ok());
-    auto g = d.value().global_stats();
-    EXPECT_TRUE(g.ok());
-    return g.ok() ? g.value() : kview::GlobalStats{};
 }
 
 // /proc/meminfo fields of interest, in KiB, after dropping caches.

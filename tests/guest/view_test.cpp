@@ -19,6 +19,7 @@
 #include "kview/view.hpp"
 
 using guest::Child;
+using guest::global;
 using kview::View;
 
 namespace {
@@ -34,14 +35,6 @@ kview::ViewStats stats_of(const View& v) {
     auto s = v.stats();
     EXPECT_TRUE(s.ok()) << s.error().message();
     return s.ok() ? s.value() : kview::ViewStats{};
-}
-
-kview::GlobalStats global() {
-    auto d = kview::Device::open();
-    EXPECT_TRUE(d.ok());
-    auto g = d.value().global_stats();
-    EXPECT_TRUE(g.ok());
-    return g.ok() ? g.value() : kview::GlobalStats{};
 }
 
 std::vector<uint8_t> shared_text(uint64_t addr) {
