@@ -115,13 +115,18 @@ struct kview_view {
 	pgd_t orig_pgd;			/* the shared top-level kernel entry */
 	pgd_t top;			/* the private one */
 	/*
-	 * Address spaces that see the view, mmgrab'ed so their top-level
-	 * table outlives them until we restore it. Append-only while the view
-	 * lives; readers (the hook handler) load nr_mms with acquire.
+	 * Address spaces that see the view, one slot each with the process
+	 * that brought it in, mmgrab'ed so their top-level table outlives
+	 * them until we restore it. Lockless readers (the hook handler, the
+	 * fork/exec probes) scan slots [0, nr_mms) under RCU and skip NULL;
+	 * kview_view_reap() empties the slots of address spaces that left and
+	 * frees them for reuse only after a grace period.
 	 */
 	struct mm_struct *mms[KVIEW_VIEW_MAX_MMS];
 	struct pid *tgids[KVIEW_VIEW_MAX_MMS];	/* referenced: pid numbers get reused */
-	u32 nr_mms;
+	u32 nr_mms;			/* slots ever used (high-water mark) */
+	unsigned long free_slots;	/* reusable slots below nr_mms */
+	u32 joined;			/* address spaces that ever joined */
 	atomic64_t unfollowed;		/* forks/execs not joined: view full */
 	/* private upper tables: [0] top's child ... down to the PMD page */
 	unsigned long *upper[3];
@@ -146,6 +151,8 @@ bool kview_view_attach(struct kview_view *v, struct mm_struct *mm,
 		       struct pid *tgid);
 bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm);
 bool kview_view_live(struct kview_view *v);
+u32 kview_view_reap(struct kview_view *v);
+void kview_reap_soon(unsigned long delay);
 int kview_view_map_page(struct kview_view *v, unsigned long addr,
 			struct kview_page **out);
 void kview_view_unmap(struct kview_view *v);

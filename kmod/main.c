@@ -23,6 +23,7 @@
 #include <linux/slab.h>
 #include <linux/tracepoint.h>
 #include <linux/uaccess.h>
+#include <linux/workqueue.h>
 #include <asm/tlbflush.h>
 #include "kview.h"
 
@@ -90,14 +91,57 @@ static struct tracepoint *tp_fork, *tp_exec;
 static DEFINE_MUTEX(follow_lock);
 static unsigned int follow_users;
 
+/*
+ * Slot reaping (kview_view_reap()): kicked whenever a view grows, at once
+ * when one is full, and every 100 ms while a view has more than half of its
+ * slots in use. Never runs while no view follows forks or execs.
+ */
+static void reap_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(reap_work, reap_fn);
+
+void kview_reap_soon(unsigned long delay)
+{
+	if (delay)
+		queue_delayed_work(system_wq, &reap_work, delay);
+	else
+		mod_delayed_work(system_wq, &reap_work, 0);
+}
+
+static void reap_fn(struct work_struct *work)
+{
+	struct kview_view *v;
+	bool again = false;
+
+	mutex_lock(&views_lock);	/* a view leaves the list before teardown */
+	list_for_each_entry(v, &views, node) {
+		if (!(v->flags & KVIEW_VIEW_FOLLOW))
+			continue;
+		if (!mutex_trylock(&v->lock)) {
+			again = true;	/* being built or changed: next time */
+			continue;
+		}
+		if (kview_view_reap(v) > KVIEW_VIEW_MAX_MMS / 2)
+			again = true;
+		mutex_unlock(&v->lock);
+	}
+	mutex_unlock(&views_lock);
+	if (again)
+		kview_reap_soon(HZ / 10);
+}
+
 static void kview_on_fork(void *data, struct task_struct *parent,
 			  struct task_struct *child)
 {
 	struct mm_struct *mm = child->mm;
 	struct kview_view *v;
 
-	if (!mm || mm == parent->mm)
-		return;		/* kernel thread, thread or vfork: nothing new */
+	if (!mm || same_thread_group(parent, child))
+		return;		/* kernel thread or thread: nothing new */
+	/*
+	 * A new process. With CLONE_VM (vfork, posix_spawn) it shares its
+	 * parent's address space until it execs: the view records it so that
+	 * the exec can follow (EXEC_REAPPLY).
+	 */
 	rcu_read_lock();
 	list_for_each_entry_rcu(v, &views, node) {
 		if ((v->flags & KVIEW_VIEW_FOLLOW_FORK) &&
@@ -127,7 +171,7 @@ static void kview_on_exec(void *data, struct task_struct *p, pid_t old_pid,
 		 * By struct pid, not number: a reused pid must not pull an
 		 * unrelated process into somebody's view.
 		 */
-		for (i = 0; i < n && v->tgids[i] != task_tgid(p); i++)
+		for (i = 0; i < n && READ_ONCE(v->tgids[i]) != task_tgid(p); i++)
 			;
 		if (i == n)
 			continue;
@@ -207,6 +251,8 @@ static void view_destroy(struct kview_view *v)
 	mutex_unlock(&v->lock);
 
 	for (i = 0; i < v->nr_mms; i++) {
+		if (!v->mms[i])
+			continue;	/* reaped */
 		mmdrop(v->mms[i]);
 		put_pid(v->tgids[i]);
 	}
@@ -256,6 +302,7 @@ static int view_create(struct kview_file *f, struct kview_view_create *req)
 	v->mms[0] = mm;
 	v->tgids[0] = get_pid(task_tgid(task));
 	v->nr_mms = 1;
+	v->joined = 1;
 
 	if (v->flags & KVIEW_VIEW_FOLLOW) {
 		err = follow_get();
@@ -315,7 +362,7 @@ static void fill_view_stats(struct kview_view *v, struct kview_view_stats *st)
 	st->pid = v->pid;
 	st->state = kview_view_live(v) ? KVIEW_VIEW_LIVE : KVIEW_VIEW_ENDED;
 	st->flags = v->flags;
-	st->nr_mms = smp_load_acquire(&v->nr_mms); /* see kview_view_attach() */
+	st->nr_mms = READ_ONCE(v->joined);
 	st->unfollowed = atomic64_read(&v->unfollowed);
 	st->text_pages = v->text_pages;
 	st->table_pages = v->table_pages;
@@ -424,7 +471,7 @@ static long list_views(void __user *arg)
 			info.state = kview_view_live(v) ? KVIEW_VIEW_LIVE : KVIEW_VIEW_ENDED;
 			info.flags = v->flags;
 			info.nr_hooks = READ_ONCE(v->nr_hooks);
-			info.nr_mms = smp_load_acquire(&v->nr_mms); /* see kview_view_attach() */
+			info.nr_mms = READ_ONCE(v->joined);
 			info.pages = READ_ONCE(v->text_pages) + READ_ONCE(v->table_pages);
 			if (copy_to_user(&out[n], &info, sizeof(info))) {
 				err = -EFAULT;
@@ -608,6 +655,7 @@ err_mirror:
 static void __exit kview_exit(void)
 {
 	misc_deregister(&kview_dev);
+	cancel_delayed_work_sync(&reap_work);
 	kview_hooks_exit();
 	kview_mirror_exit();
 	pr_info("unloaded\n");

@@ -22,6 +22,8 @@
 #include <linux/gfp.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
+#include <linux/pid.h>
+#include <linux/sched/mm.h>
 #include <linux/smp.h>
 #include <asm/cpufeature.h>
 #include <asm/pgtable.h>
@@ -212,48 +214,76 @@ int kview_view_build(struct kview_view *v)
 	return 0;
 }
 
+/* Is @mm in a slot of @v other than @skip? Caller holds v->mms_lock. */
+static bool mm_in_slots(struct kview_view *v, struct mm_struct *mm, u32 skip)
+{
+	u32 i;
+
+	for (i = 0; i < v->nr_mms; i++)
+		if (i != skip && v->mms[i] == mm)
+			return true;
+	return false;
+}
+
 /*
  * Let one more address space see the view (a forked child before it first
- * runs, or the target's new image right after exec). Callable from atomic
- * context: writes one top-level entry, allocates nothing. The caller flushes
- * if @mm may already be loaded on a CPU.
+ * runs, or the target's new image right after exec), or record one more
+ * process on an address space already in it (a vfork or posix_spawn child,
+ * so that its exec can follow). Callable from atomic context: writes one
+ * top-level entry, allocates nothing. The caller flushes if @mm may already
+ * be loaded on a CPU.
  */
 bool kview_view_attach(struct kview_view *v, struct mm_struct *mm,
 		       struct pid *tgid)
 {
 	pgd_t *pgdp = kernel_top_entry(mm);
-	bool ok = false;
-
 	bool private = pgd_val(v->top);	/* else KVIEW_VIEW_SHARED_TEXT */
+	bool member, ok = false;
+	u32 i;
 
 	spin_lock(&v->mms_lock);
 	if (!v->installed || v->dying)
 		goto out;
-	if (v->nr_mms == KVIEW_VIEW_MAX_MMS ||
-	    (private && !same_entry(READ_ONCE(*pgdp), v->orig_pgd))) {
-		atomic64_inc(&v->unfollowed);
-		goto out;
+	member = mm_in_slots(v, mm, KVIEW_VIEW_MAX_MMS);
+	if (private && !member && !same_entry(READ_ONCE(*pgdp), v->orig_pgd))
+		goto unfollowed;
+	if (v->free_slots) {
+		i = __ffs(v->free_slots);
+		__clear_bit(i, &v->free_slots);
+	} else if (v->nr_mms < KVIEW_VIEW_MAX_MMS) {
+		i = v->nr_mms;
+	} else {
+		kview_reap_soon(0);
+		goto unfollowed;
 	}
 	mmgrab(mm);
-	v->mms[v->nr_mms] = mm;
-	v->tgids[v->nr_mms] = get_pid(tgid);
-	/* publish mms[n] before the count: lockless readers use acquire */
-	smp_store_release(&v->nr_mms, v->nr_mms + 1);
-	if (private)
+	WRITE_ONCE(v->tgids[i], get_pid(tgid));
+	/* publish the pid before the slot, the slot before the count */
+	smp_store_release(&v->mms[i], mm);
+	if (i == v->nr_mms)	/* a new slot: readers load nr_mms with acquire */
+		smp_store_release(&v->nr_mms, i + 1);
+	v->joined++;
+	if (private && !member)
 		set_pgd(pgdp, v->top);
 	ok = true;
+	/* reap the slots of processes that left; at once if half full */
+	kview_reap_soon(v->nr_mms - hweight_long(v->free_slots) >
+			KVIEW_VIEW_MAX_MMS / 2 ? 0 : HZ / 10);
+	goto out;
+unfollowed:
+	atomic64_inc(&v->unfollowed);
 out:
 	spin_unlock(&v->mms_lock);
 	return ok;
 }
 
-/* Lockless: safe in the hook handler (mms[] is append-only). */
+/* Lockless: safe in the hook handler (slots are freed after a grace period). */
 bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm)
 {
 	u32 i, n = smp_load_acquire(&v->nr_mms); /* pairs with attach */
 
 	for (i = 0; i < n; i++)
-		if (v->mms[i] == mm)
+		if (READ_ONCE(v->mms[i]) == mm)
 			return true;
 	return false;
 }
@@ -261,14 +291,112 @@ bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm)
 /* Live while mapped and some address space in it still has users. */
 bool kview_view_live(struct kview_view *v)
 {
-	u32 i, n = smp_load_acquire(&v->nr_mms); /* pairs with attach */
+	bool live = false;
+	u32 i;
 
-	if (!READ_ONCE(v->installed))
-		return false;
-	for (i = 0; i < n; i++)
-		if (atomic_read(&v->mms[i]->mm_users))
-			return true;
-	return false;
+	spin_lock(&v->mms_lock);
+	for (i = 0; v->installed && i < v->nr_mms && !live; i++)
+		live = v->mms[i] && atomic_read(&v->mms[i]->mm_users);
+	spin_unlock(&v->mms_lock);
+	return live;
+}
+
+/*
+ * Has slot @i's process left it? Its address space has no users left, or
+ * (for a second slot on the same address space: a vfork or posix_spawn
+ * child) the process exec'd into another one or is gone. Caller holds
+ * v->mms_lock.
+ */
+static bool slot_left(struct kview_view *v, u32 i)
+{
+	struct mm_struct *mm = v->mms[i], *now;
+	struct task_struct *t;
+	bool left;
+
+	rcu_read_lock();
+	t = pid_task(v->tgids[i], PIDTYPE_TGID);
+	now = t ? READ_ONCE(t->mm) : NULL;
+	if (t && t->in_execve)
+		left = false;	/* its exec probe has yet to look for it */
+	else if (!atomic_read(&mm->mm_users))
+		left = true;
+	else if (!mm_in_slots(v, mm, i))
+		left = false;	/* the address space's last slot */
+	else
+		left = !t || (now && now != mm);
+	rcu_read_unlock();
+	return left;
+}
+
+#define KVIEW_REAP_BATCH 16
+
+/*
+ * Empty up to KVIEW_REAP_BATCH slots whose process left the view. An
+ * address space no slot keeps gets the shared top-level entry back (a
+ * lazy-TLB kernel thread may still run on it after we drop it). Slots are
+ * reused only after a grace period: the handler and the fork/exec probes
+ * compare their pointers locklessly. Returns the slots emptied; *used is
+ * the number still in use.
+ */
+static u32 reap_batch(struct kview_view *v, u32 *used)
+{
+	struct {
+		struct mm_struct *mm;
+		struct pid *tgid;
+	} gone[KVIEW_REAP_BATCH];
+	bool private = pgd_val(v->top);
+	unsigned long slots = 0;
+	u32 i, n = 0;
+
+	spin_lock(&v->mms_lock);
+	for (i = 0; v->installed && i < v->nr_mms && n < KVIEW_REAP_BATCH; i++) {
+		struct mm_struct *mm = v->mms[i];
+		pgd_t *pgdp;
+
+		if (!mm || !slot_left(v, i))
+			continue;
+		gone[n].mm = mm;
+		gone[n].tgid = v->tgids[i];
+		n++;
+		__set_bit(i, &slots);
+		WRITE_ONCE(v->mms[i], NULL);
+		WRITE_ONCE(v->tgids[i], NULL);
+		pgdp = kernel_top_entry(mm);
+		if (private && !mm_in_slots(v, mm, i) &&
+		    same_entry(READ_ONCE(*pgdp), v->top))
+			set_pgd(pgdp, v->orig_pgd);
+	}
+	*used = v->nr_mms - hweight_long(v->free_slots) - n;
+	spin_unlock(&v->mms_lock);
+	if (!n)
+		return 0;
+	kview_flush_all();
+	synchronize_rcu();	/* no reader still holds an old slot pointer */
+	for (i = 0; i < n; i++) {
+		mmdrop(gone[i].mm);
+		put_pid(gone[i].tgid);
+	}
+	spin_lock(&v->mms_lock);
+	v->free_slots |= slots;
+	spin_unlock(&v->mms_lock);
+	return n;
+}
+
+/*
+ * Free the slots of processes that left the view, so that long-running,
+ * fork-heavy targets (a shell loop, make) stay followed: the limit is
+ * KVIEW_VIEW_MAX_MMS address spaces at once, not in a lifetime. Process
+ * context; the caller holds v->lock and keeps the view alive. Returns the
+ * slots still in use.
+ */
+u32 kview_view_reap(struct kview_view *v)
+{
+	u32 used;
+
+	BUILD_BUG_ON(KVIEW_VIEW_MAX_MMS > BITS_PER_LONG);
+	while (reap_batch(v, &used) == KVIEW_REAP_BATCH)
+		;
+	return used;
 }
 
 /* Restore the shared top-level entry everywhere. Idempotent. */
@@ -283,8 +411,11 @@ void kview_view_unmap(struct kview_view *v)
 		return;
 	}
 	for (i = 0; i < v->nr_mms && pgd_val(v->top); i++) {
-		pgd_t *pgdp = kernel_top_entry(v->mms[i]);
+		pgd_t *pgdp;
 
+		if (!v->mms[i])
+			continue;
+		pgdp = kernel_top_entry(v->mms[i]);
 		if (same_entry(READ_ONCE(*pgdp), v->top))
 			set_pgd(pgdp, v->orig_pgd);
 	}

@@ -1,6 +1,7 @@
 // guest::Child: a target process driven over a socketpair.
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +50,26 @@ void do_reads(int z, uint64_t n) {
             waitpid(p, nullptr, 0);
             break;
         }
+        case 's': { // posix_spawn: glibc clones with CLONE_VM | CLONE_VFORK
+            std::string n = std::to_string(cmd.arg), exe = self_exe();
+            char* argv[] = {exe.data(), const_cast<char*>("--reads"), n.data(), nullptr};
+            pid_t p;
+            int st = 0;
+            if (posix_spawn(&p, exe.c_str(), nullptr, nullptr, argv, environ) != 0 ||
+                waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                _exit(8);
+            break;
+        }
+        case 'm': // many short-lived children, one after the other: 10 reads each
+            for (uint64_t k = 0; k < cmd.arg; k++) {
+                pid_t p = fork();
+                if (p == 0) {
+                    do_reads(z, 10);
+                    _exit(0);
+                }
+                waitpid(p, nullptr, 0);
+            }
+            break;
         case 'x': {
             int fl = fcntl(s, F_GETFD);
             fcntl(s, F_SETFD, fl & ~FD_CLOEXEC);
@@ -124,6 +145,14 @@ void Child::start_reads(uint32_t n) { send_cmd('r', n); }
 void Child::wait_done() { wait_ack(); }
 void Child::fork_reads(uint32_t n) {
     send_cmd('f', n);
+    wait_ack();
+}
+void Child::spawn_reads(uint32_t n) {
+    send_cmd('s', n);
+    wait_ack();
+}
+void Child::forks_of_ten_reads(uint32_t children) {
+    send_cmd('m', children);
     wait_ack();
 }
 void Child::exec_reads(uint32_t n) {

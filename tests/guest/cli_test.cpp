@@ -55,6 +55,18 @@ TEST(Cli, TraceCommandCountsEveryReadAndMatchesBpftrace) {
                 kv, bt);
 }
 
+// `sh -c 'a; b'`: dash vforks every command but the last; each must be
+// traced (the view follows the vfork child across its exec).
+TEST(Cli, TraceCommandFollowsEveryCommandOfAScript) {
+    const std::string dd = "/usr/bin/dd if=/dev/zero of=/dev/null bs=1 count=3000 status=none";
+    auto k = guest::sh(cli() + " trace -c '" + dd + "; " + dd + "; " + dd + "' -k vfs_read -f json");
+    ASSERT_EQ(k.status, 0) << k.out;
+    long long kv = final_hits(k.out, "vfs_read", "kprobe");
+    EXPECT_GE(kv, 3 * 3000) << k.out;
+    EXPECT_LE(kv, 3 * (3000 + 32)) << k.out;
+    EXPECT_NE(k.out.find("\"foreign\":0,"), std::string::npos) << k.out;
+}
+
 TEST(Cli, TraceBadInputOneLineErrors) {
     struct Case {
         std::string args, expect;

@@ -84,11 +84,22 @@ int exec_reads_main(uint32_t n, int fd) {
     return 0;
 }
 
+int reads_main(uint32_t n) {
+    int z = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    char c;
+    for (uint32_t i = 0; i < n; i++)
+        if (read(z, &c, 1) != 1)
+            return 1;
+    return 0;
+}
+
 } // namespace guest
 
 int main(int argc, char** argv) {
     if (argc == 4 && !std::strcmp(argv[1], "--exec-reads"))
         return guest::exec_reads_main(static_cast<uint32_t>(std::atoi(argv[2])), std::atoi(argv[3]));
+    if (argc == 3 && !std::strcmp(argv[1], "--reads"))
+        return guest::reads_main(static_cast<uint32_t>(std::atoi(argv[2])));
     if (argc == 3 && !std::strcmp(argv[1], "--storm-target"))
         return guest::storm_target_main(std::strtoull(argv[2], nullptr, 0));
     testing::InitGoogleTest(&argc, argv);

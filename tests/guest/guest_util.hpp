@@ -43,6 +43,8 @@ class Child {
     void reads(uint32_t n);                        // n one-byte reads of /dev/zero
     void fork_reads(uint32_t n);                   // a forked child does n reads, is reaped
     void exec_reads(uint32_t n);                   // exec self: new image does n reads
+    void spawn_reads(uint32_t n);                  // posix_spawn self: the child does n reads
+    void forks_of_ten_reads(uint32_t children);    // that many forked children in turn, 10 reads each
     std::vector<uint8_t> read_text(uint64_t addr); // 4 KiB page at addr, as the child sees it
     void kill9();                                  // SIGKILL + reap
     void start_reads(uint32_t n);                  // begin n reads, don't wait ...
@@ -57,6 +59,9 @@ class Child {
 
 // Entry point of an exec'd image (guest_main.cpp): "--exec-reads N FD".
 int exec_reads_main(uint32_t n, int fd);
+
+// Entry point of a spawned image (guest_main.cpp): "--reads N", then exit.
+int reads_main(uint32_t n);
 
 // Entry point of a lifecycle-storm target (storm_test.cpp): "--storm-target SEED".
 int storm_target_main(uint64_t seed);

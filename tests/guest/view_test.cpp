@@ -407,6 +407,44 @@ TEST_F(Lifetime, ForkFollowsOnlyWithFlag) {
     EXPECT_TRUE(s.live);
 }
 
+// A vfork or posix_spawn child shares its parent's address space until it
+// execs. With FOLLOW_FORK | EXEC_REAPPLY its new image is traced: dash runs
+// the commands of `sh -c 'a; b'` that way, so `kview trace -c` relies on it.
+// Until 2026-11-25 such children were never followed (0 hits here).
+TEST_F(Lifetime, SpawnedChildIsFollowedAcrossExec) {
+    Child p;
+    View v = make_view(p.pid(), KVIEW_VIEW_FOLLOW_FORK | KVIEW_VIEW_EXEC_REAPPLY);
+    ASSERT_OK(v.add_kprobe("vfs_read"));
+    p.spawn_reads(300);
+    p.reads(50);
+    auto s = stats_of(v);
+    // 350 reads plus the dynamic loader's reads of the child's libraries.
+    EXPECT_GE(s.hooks[0].hits, 350u);
+    EXPECT_LE(s.hooks[0].hits, 350u + 32u);
+    EXPECT_EQ(s.foreign_mm_hits, 0u);
+    EXPECT_EQ(s.unfollowed, 0u);
+    EXPECT_EQ(s.nr_mms, 3u) << "target, the child on the target's mm, the child's image";
+    EXPECT_TRUE(s.live);
+}
+
+// Slots of children that exited are reused: KVIEW_VIEW_MAX_MMS bounds the
+// address spaces in a view at once, not in its lifetime. Until 2026-11-25 the
+// 64th child filled the view and every later one went untraced.
+TEST_F(Lifetime, ManyShortLivedChildrenAreAllFollowed) {
+    Child p;
+    View v = make_view(p.pid(), KVIEW_VIEW_FOLLOW_FORK);
+    ASSERT_OK(v.add_kprobe("vfs_read"));
+    const uint32_t kids = 4 * KVIEW_VIEW_MAX_MMS;
+    p.forks_of_ten_reads(kids);
+    p.reads(7);
+    auto s = stats_of(v);
+    EXPECT_EQ(s.hooks[0].hits, 10u * kids + 7u);
+    EXPECT_EQ(s.unfollowed, 0u);
+    EXPECT_EQ(s.nr_mms, kids + 1u);
+    EXPECT_EQ(s.foreign_mm_hits, 0u);
+    EXPECT_TRUE(s.live);
+}
+
 TEST_F(Lifetime, RmmodRefusedWithLiveView) {
     Child p;
     View v = make_view(p.pid());

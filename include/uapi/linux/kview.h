@@ -86,7 +86,7 @@
 #define KVIEW_SYMBOL_LEN 64
 #define KVIEW_MAX_HOOKS 64
 #define KVIEW_READ_TEXT_MAX 4096
-#define KVIEW_VIEW_MAX_MMS 64	/* address spaces per view */
+#define KVIEW_VIEW_MAX_MMS 64	/* address spaces in a view at once */
 
 struct kview_version {
 	__u32 abi_major;
@@ -174,8 +174,10 @@ struct kview_view_stats {
 	__s32 pid;		/* out */
 	__u32 state;		/* out: KVIEW_VIEW_* */
 	__u32 flags;		/* out: creation flags */
-	__u32 nr_mms;		/* out: address spaces in the view (the target,
-				 * followed children, re-applied exec images)
+	__u32 nr_mms;		/* out: joins over the view's life: the target,
+				 * each followed child (a vfork/posix_spawn
+				 * child twice: at fork and at exec), each
+				 * re-applied exec image
 				 */
 	__u64 text_pages;	/* out: private copies of 4 KiB text pages */
 	__u64 table_pages;	/* out: private page-table pages */
@@ -185,7 +187,8 @@ struct kview_view_stats {
 	__u64 foreign_mm_hits;
 	__u64 mirrored_writes;	/* out: shared text writes copied into the view */
 	__u64 unfollowed;	/* out: forks/execs that could not join the
-				 * view (KVIEW_VIEW_MAX_MMS reached)
+				 * view (KVIEW_VIEW_MAX_MMS address spaces in
+				 * it at once)
 				 */
 	__u32 nr_hooks;		/* out */
 	__u32 hooks_cap;	/* in: room at hooks_ptr, in entries */
