@@ -288,9 +288,10 @@ void report(const kview::ViewStats& s, bool json, bool final_report) {
     auto u = [](uint64_t x) { return static_cast<unsigned long long>(x); };
     if (json) {
         std::printf("{\"view\":%u,\"pid\":%d,\"live\":%s,\"final\":%s,\"text_pages\":%llu,"
-                    "\"table_pages\":%llu,\"bytes\":%llu,\"mms\":%u,\"hooks\":[",
+                    "\"table_pages\":%llu,\"bytes\":%llu,\"mms\":%u,\"unfollowed\":%llu,"
+                    "\"hooks\":[",
                     s.id, s.pid, s.live ? "true" : "false", final_report ? "true" : "false",
-                    u(s.text_pages), u(s.table_pages), u(s.bytes), s.nr_mms);
+                    u(s.text_pages), u(s.table_pages), u(s.bytes), s.nr_mms, u(s.unfollowed));
         for (size_t i = 0; i < s.hooks.size(); i++) {
             const auto& h = s.hooks[i];
             std::printf("%s{\"symbol\":\"%s\",\"kind\":\"%s\",\"addr\":\"0x%llx\",\"hits\":%llu,"
@@ -313,6 +314,10 @@ void report(const kview::ViewStats& s, bool json, bool final_report) {
                     "space(s)\n",
                     s.id, s.pid, s.live ? "live" : "ended", u(s.text_pages), u(s.table_pages),
                     u(s.bytes), s.nr_mms);
+        if (s.unfollowed)
+            std::printf("warning: %llu fork(s)/exec(s) not followed (more than %d processes in "
+                        "the view at once): their events are not counted\n",
+                        u(s.unfollowed), KVIEW_VIEW_MAX_MMS);
     }
     std::fflush(stdout);
 }

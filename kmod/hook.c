@@ -120,6 +120,23 @@ static bool count_hit(struct kview_hook *h, bool task, struct pt_regs *regs)
 	return true;
 }
 
+/*
+ * A task outside every view hooking @s entered it: say why, once per
+ * episode (the poll re-arms the report). On shared tables, somebody armed
+ * the address in shared text (another kprobe there: expected, and undone by
+ * the poll). On private tables it would be a kview bug: a task running text
+ * of a view it does not belong to.
+ */
+static void report_foreign(struct kview_site *s)
+{
+	if (kview_cpu_on_private_tables())
+		pr_err_ratelimited("%s[%d] ran private text at %pS outside its views\n",
+				   current->comm, task_pid_nr(current), s->kp.addr);
+	else
+		pr_info_ratelimited("%pS armed in shared text (another kprobe there): %s[%d] entered our hook\n",
+				    s->kp.addr, current->comm, task_pid_nr(current));
+}
+
 /* Hit path: runs in int3 (NMI-like) context, IRQs off. */
 static int kview_pre_handler(struct kprobe *kp, struct pt_regs *regs)
 {
@@ -144,7 +161,8 @@ static int kview_pre_handler(struct kprobe *kp, struct pt_regs *regs)
 	if (!matched && task && current->mm) {
 		list_for_each_entry_rcu(h, &s->subs, site_node)
 			atomic64_inc(&h->foreign_mm_hits);
-		atomic_set(&s->shared_armed, 1);	/* see site_poll_fn() */
+		if (!atomic_xchg(&s->shared_armed, 1))	/* see site_poll_fn() */
+			report_foreign(s);
 		matched = true;
 	}
 	if (!matched)

@@ -175,9 +175,13 @@ static void kview_on_exec(void *data, struct task_struct *p, pid_t old_pid,
 			;
 		if (i == n)
 			continue;
-		/* current runs the new mm on this CPU only, preemption is off */
+		/*
+		 * The new mm has run since exec_mmap(), maybe on another CPU
+		 * (the task can migrate while the binary loads), and a CPU
+		 * keeps a PCID's translations across switches: flush all.
+		 */
 		if (kview_view_attach(v, p->mm, task_tgid(p)))
-			__flush_tlb_all();
+			kview_flush_all();
 		break;
 	}
 	rcu_read_unlock();
