@@ -1,6 +1,6 @@
 // Storms (issue #6, parts 3 and 4): bounded, seeded, time-limited.
 //
-// Storm.Lifecycle: targets that fork, exec, spawn threads, exit and get
+// Storm.Lifecycle: targets that fork, posix_spawn, exec, spawn threads, exit and get
 // kill -9'd while three threads create and destroy views on them, a witness
 // checks exact hit counts, the CLI is kill -9'd mid-attach and rmmod is
 // attempted throughout. Afterwards the module holds nothing; slab and
@@ -17,6 +17,7 @@
 // the seed (default: fixed per storm). Both are printed for a replay.
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -176,9 +177,17 @@ int storm_target_main(uint64_t seed) {
         switch (rng() % 10) {
         case 0: case 1: case 2: case 3: reads(1 + static_cast<int>(rng() % 50)); break;
         case 4:
-            if (::fork() == 0) {
-                reads(20);
-                ::_exit(0);
+            if (rng() % 2) {
+                if (::fork() == 0) {
+                    reads(20);
+                    ::_exit(0);
+                }
+            } else { // vfork-style (CLONE_VM | CLONE_VFORK), then exec
+                std::string exe = self_exe();
+                char* argv[] = {exe.data(), const_cast<char*>("--reads"), const_cast<char*>("20"),
+                                nullptr};
+                pid_t p;
+                (void)::posix_spawn(&p, exe.c_str(), nullptr, nullptr, argv, environ);
             }
             break;
         case 5:
