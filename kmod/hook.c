@@ -121,20 +121,24 @@ static bool count_hit(struct kview_hook *h, bool task, struct pt_regs *regs)
 }
 
 /*
- * A task outside every view hooking @s entered it: say why, once per
- * episode (the poll re-arms the report). On shared tables, somebody armed
- * the address in shared text (another kprobe there: expected, and undone by
- * the poll). On private tables it would be a kview bug: a task running text
- * of a view it does not belong to.
+ * A task outside every view hooking @s entered it: say how, once per
+ * episode (the poll re-arms the report). Expected: somebody armed the
+ * address in shared text (another kprobe there; its int3 is also mirrored
+ * into private copies), or optimized it into a jump (handler outside NMI).
+ * Otherwise the int3 came from a private copy only, which would be a kview
+ * bug -- or a shared int3 removed since the trap (a race the message can't
+ * rule out).
  */
 static void report_foreign(struct kview_site *s)
 {
-	if (kview_cpu_on_private_tables())
-		pr_err_ratelimited("%s[%d] ran private text at %pS outside its views\n",
-				   current->comm, task_pid_nr(current), s->kp.addr);
-	else
+	u8 shared = *(u8 *)__va(__pa_symbol(s->kp.addr));
+
+	if (!in_nmi() || shared == KVIEW_INT3)
 		pr_info_ratelimited("%pS armed in shared text (another kprobe there): %s[%d] entered our hook\n",
 				    s->kp.addr, current->comm, task_pid_nr(current));
+	else
+		pr_info_ratelimited("%pS: %s[%d] hit an int3 not in shared text (%02x there), outside the views hooking it\n",
+				    s->kp.addr, current->comm, task_pid_nr(current), shared);
 }
 
 /* Hit path: runs in int3 (NMI-like) context, IRQs off. */

@@ -158,7 +158,6 @@ int kview_view_map_page(struct kview_view *v, unsigned long addr,
 void kview_view_unmap(struct kview_view *v);
 void kview_view_free(struct kview_view *v);
 void kview_flush_all(void);
-bool kview_cpu_on_private_tables(void);
 
 /* hook.c */
 int kview_hook_add(struct kview_view *v, struct kview_hook_add *req);

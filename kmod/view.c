@@ -118,15 +118,6 @@ static pgd_t *kernel_top_entry(struct mm_struct *mm)
 	return pgd_offset_pgd(mm->pgd, __START_KERNEL_map);
 }
 
-/* Does this CPU run on some view's private tables? (Hook handler context.) */
-bool kview_cpu_on_private_tables(void)
-{
-	pgd_t *pgd = __va(__read_cr3() & CR3_ADDR_MASK);
-
-	return !same_entry(READ_ONCE(*pgd_offset_pgd(pgd, __START_KERNEL_map)),
-			   READ_ONCE(*kernel_top_entry(kv_sym.init_mm)));
-}
-
 /*
  * The image's PMD page must hold nothing but the image: with KASLR
  * (KERNEL_IMAGE_SIZE = 1 GiB) modules start in the next PUD entry. Were
