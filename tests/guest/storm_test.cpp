@@ -296,9 +296,17 @@ TEST(Storm, Lifecycle) {
                     continue;
                 }
                 tally.add(s.value().live ? "view at stats: live" : "view at stats: ended");
-                if (s.value().foreign_mm_hits)
+                if (s.value().foreign_mm_hits) {
+                    std::string where;
+                    for (const auto& hk : s.value().hooks)
+                        if (hk.foreign_mm_hits)
+                            where += " " + hk.symbol + "/" + kview::hook_kind_name(hk.kind) + ":" +
+                                     std::to_string(hk.foreign_mm_hits);
                     tally.fail("an untraced process entered a hook: foreign_mm_hits " +
-                               std::to_string(s.value().foreign_mm_hits));
+                               std::to_string(s.value().foreign_mm_hits) + " (view flags " +
+                               std::to_string(flags) + ", mms " + std::to_string(s.value().nr_mms) +
+                               ";" + where + ")");
+                }
             }
         });
     }
