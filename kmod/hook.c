@@ -121,24 +121,30 @@ static bool count_hit(struct kview_hook *h, bool task, struct pt_regs *regs)
 }
 
 /*
- * A task outside every view hooking @s entered it: say how, once per
- * episode (the poll re-arms the report). Expected: somebody armed the
- * address in shared text (another kprobe there; its int3 is also mirrored
- * into private copies), or optimized it into a jump (handler outside NMI).
- * Otherwise the int3 came from a private copy only, which would be a kview
- * bug -- or a shared int3 removed since the trap (a race the message can't
- * rule out).
+ * A task outside every view hooking private site @s entered it: say how,
+ * once per episode (the poll re-arms the report). Expected: somebody armed
+ * the address in shared text (another kprobe there), or optimized it into
+ * a jump (handler outside NMI); an int3 being armed in shared text is
+ * mirrored into private copies first, so a copy may show it a moment
+ * earlier. If neither shared text nor the text this CPU maps holds an int3
+ * there, the CPU ran an instruction that is no longer in memory: the int3
+ * was removed right after the trap, or the CPU runs stale code (seen under
+ * multi-threaded QEMU TCG after live patching, docs/reliability.md).
  */
 static void report_foreign(struct kview_site *s)
 {
 	u8 shared = *(u8 *)__va(__pa_symbol(s->kp.addr));
+	u8 mapped = *(u8 *)s->kp.addr;
 
 	if (!in_nmi() || shared == KVIEW_INT3)
 		pr_info_ratelimited("%pS armed in shared text (another kprobe there): %s[%d] entered our hook\n",
 				    s->kp.addr, current->comm, task_pid_nr(current));
+	else if (mapped != KVIEW_INT3)
+		pr_info_ratelimited("%pS: %s[%d] trapped on an int3 that is not in memory (%02x there): removed since, or stale code\n",
+				    s->kp.addr, current->comm, task_pid_nr(current), mapped);
 	else
-		pr_info_ratelimited("%pS: %s[%d] hit an int3 not in shared text (%02x there), outside the views hooking it\n",
-				    s->kp.addr, current->comm, task_pid_nr(current), shared);
+		pr_info_ratelimited("%pS: %s[%d] ran a private copy's int3 outside the views hooking it\n",
+				    s->kp.addr, current->comm, task_pid_nr(current));
 }
 
 /* Hit path: runs in int3 (NMI-like) context, IRQs off. */
@@ -165,7 +171,8 @@ static int kview_pre_handler(struct kprobe *kp, struct pt_regs *regs)
 	if (!matched && task && current->mm) {
 		list_for_each_entry_rcu(h, &s->subs, site_node)
 			atomic64_inc(&h->foreign_mm_hits);
-		if (!atomic_xchg(&s->shared_armed, 1))	/* see site_poll_fn() */
+		/* see site_poll_fn(); foreign hits are the point of shared sites */
+		if (!atomic_xchg(&s->shared_armed, 1) && !s->shared)
 			report_foreign(s);
 		matched = true;
 	}
@@ -272,6 +279,7 @@ static struct kview_site *site_get(unsigned long addr, bool shared)
 	INIT_LIST_HEAD(&s->node);
 	s->kp.addr = (kprobe_opcode_t *)addr;
 	s->kp.pre_handler = kview_pre_handler;
+	s->shared = shared;
 	if (!shared)
 		s->kp.flags = KPROBE_FLAG_DISABLED;	/* never armed in shared text */
 	err = register_kprobe(&s->kp);

@@ -102,6 +102,7 @@ struct kview_site {
 	struct rethook *rh;		/* return hooks at this site, or NULL */
 	atomic64_t unmatched;		/* int3 hits no view claimed */
 	atomic_t shared_armed;		/* a foreign mm hit: armed in shared text */
+	bool shared;			/* a KVIEW_VIEW_SHARED_TEXT view's own */
 };
 
 struct kview_view {
