@@ -151,8 +151,8 @@ void Child::spawn_reads(uint32_t n) {
     send_cmd('s', n);
     wait_ack();
 }
-void Child::forks_of_ten_reads(uint32_t children) {
-    send_cmd('m', children);
+void Child::forks_of_ten_reads(uint32_t kids) {
+    send_cmd('m', kids);
     wait_ack();
 }
 void Child::exec_reads(uint32_t n) {

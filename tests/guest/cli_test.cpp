@@ -59,7 +59,8 @@ TEST(Cli, TraceCommandCountsEveryReadAndMatchesBpftrace) {
 // traced (the view follows the vfork child across its exec).
 TEST(Cli, TraceCommandFollowsEveryCommandOfAScript) {
     const std::string dd = "/usr/bin/dd if=/dev/zero of=/dev/null bs=1 count=3000 status=none";
-    auto k = guest::sh(cli() + " trace -c '" + dd + "; " + dd + "; " + dd + "' -k vfs_read -f json");
+    const std::string script = dd + "; " + dd + "; " + dd;
+    auto k = guest::sh(cli() + " trace -c '" + script + "' -k vfs_read -f json");
     ASSERT_EQ(k.status, 0) << k.out;
     long long kv = final_hits(k.out, "vfs_read", "kprobe");
     EXPECT_GE(kv, 3 * 3000) << k.out;

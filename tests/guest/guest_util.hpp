@@ -44,7 +44,7 @@ class Child {
     void fork_reads(uint32_t n);                   // a forked child does n reads, is reaped
     void exec_reads(uint32_t n);                   // exec self: new image does n reads
     void spawn_reads(uint32_t n);                  // posix_spawn self: the child does n reads
-    void forks_of_ten_reads(uint32_t children);    // that many forked children in turn, 10 reads each
+    void forks_of_ten_reads(uint32_t kids);        // kids forked in turn, 10 reads each
     std::vector<uint8_t> read_text(uint64_t addr); // 4 KiB page at addr, as the child sees it
     void kill9();                                  // SIGKILL + reap
     void start_reads(uint32_t n);                  // begin n reads, don't wait ...
