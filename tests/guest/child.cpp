@@ -1,7 +1,6 @@
 // guest::Child: a target process driven over a socketpair.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +30,16 @@ void do_reads(int z, uint64_t n) {
             _exit(3);
 }
 
+// A forked child does n reads and exits; reaped here.
+void fork_reads_and_reap(int z, uint64_t n) {
+    pid_t p = fork();
+    if (p == 0) {
+        do_reads(z, n);
+        _exit(0);
+    }
+    waitpid(p, nullptr, 0);
+}
+
 [[noreturn]] void child_loop(int s) {
     // Drop descriptors inherited from the test (other views' /dev/kview fds
     // would otherwise keep those views alive until this child exits).
@@ -41,34 +50,19 @@ void do_reads(int z, uint64_t n) {
     while (recv(s, &cmd, sizeof(cmd), MSG_WAITALL) == sizeof(cmd)) {
         switch (cmd.op) {
         case 'r': do_reads(z, cmd.arg); break;
-        case 'f': {
-            pid_t p = fork();
-            if (p == 0) {
-                do_reads(z, cmd.arg);
-                _exit(0);
-            }
-            waitpid(p, nullptr, 0);
+        case 'f':
+            fork_reads_and_reap(z, cmd.arg);
             break;
-        }
         case 's': { // posix_spawn: glibc clones with CLONE_VM | CLONE_VFORK
-            std::string n = std::to_string(cmd.arg), exe = self_exe();
-            char* argv[] = {exe.data(), const_cast<char*>("--reads"), n.data(), nullptr};
-            pid_t p;
+            pid_t p = spawn_self_reads(static_cast<uint32_t>(cmd.arg));
             int st = 0;
-            if (posix_spawn(&p, exe.c_str(), nullptr, nullptr, argv, environ) != 0 ||
-                waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            if (p < 0 || waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
                 _exit(8);
             break;
         }
         case 'm': // many short-lived children, one after the other: 10 reads each
-            for (uint64_t k = 0; k < cmd.arg; k++) {
-                pid_t p = fork();
-                if (p == 0) {
-                    do_reads(z, 10);
-                    _exit(0);
-                }
-                waitpid(p, nullptr, 0);
-            }
+            for (uint64_t k = 0; k < cmd.arg; k++)
+                fork_reads_and_reap(z, 10);
             break;
         case 'x': {
             int fl = fcntl(s, F_GETFD);

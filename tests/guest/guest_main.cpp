@@ -3,10 +3,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <cstdio>
 #include <fcntl.h>
+#include <spawn.h>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -71,19 +72,6 @@ std::string self_exe() {
     return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
-int exec_reads_main(uint32_t n, int fd) {
-    int z = open("/dev/zero", O_RDONLY | O_CLOEXEC);
-    char c;
-    for (uint32_t i = 0; i < n; i++)
-        if (read(z, &c, 1) != 1)
-            return 1;
-    if (send(fd, "A", 1, 0) != 1)
-        return 1;
-    while (recv(fd, &c, 1, 0) > 0) // until the controller lets go
-        ;
-    return 0;
-}
-
 int reads_main(uint32_t n) {
     int z = open("/dev/zero", O_RDONLY | O_CLOEXEC);
     char c;
@@ -91,6 +79,22 @@ int reads_main(uint32_t n) {
         if (read(z, &c, 1) != 1)
             return 1;
     return 0;
+}
+
+int exec_reads_main(uint32_t n, int fd) {
+    char c;
+    if (reads_main(n) != 0 || send(fd, "A", 1, 0) != 1)
+        return 1;
+    while (recv(fd, &c, 1, 0) > 0) // until the controller lets go
+        ;
+    return 0;
+}
+
+pid_t spawn_self_reads(uint32_t n) {
+    std::string count = std::to_string(n), exe = self_exe();
+    char* argv[] = {exe.data(), const_cast<char*>("--reads"), count.data(), nullptr};
+    pid_t p;
+    return posix_spawn(&p, exe.c_str(), nullptr, nullptr, argv, environ) == 0 ? p : -1;
 }
 
 } // namespace guest

@@ -63,6 +63,10 @@ int exec_reads_main(uint32_t n, int fd);
 // Entry point of a spawned image (guest_main.cpp): "--reads N", then exit.
 int reads_main(uint32_t n);
 
+// posix_spawn (CLONE_VM | CLONE_VFORK in glibc) this binary as "--reads N":
+// its pid, or -1. The caller reaps it.
+pid_t spawn_self_reads(uint32_t n);
+
 // Entry point of a lifecycle-storm target (storm_test.cpp): "--storm-target SEED".
 int storm_target_main(uint64_t seed);
 

@@ -17,7 +17,6 @@
 // the seed (default: fixed per storm). Both are printed for a replay.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -183,11 +182,7 @@ int storm_target_main(uint64_t seed) {
                     ::_exit(0);
                 }
             } else { // vfork-style (CLONE_VM | CLONE_VFORK), then exec
-                std::string exe = self_exe();
-                char* argv[] = {exe.data(), const_cast<char*>("--reads"), const_cast<char*>("20"),
-                                nullptr};
-                pid_t p;
-                (void)::posix_spawn(&p, exe.c_str(), nullptr, nullptr, argv, environ);
+                (void)spawn_self_reads(20);
             }
             break;
         case 5:
