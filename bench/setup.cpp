@@ -277,7 +277,7 @@ uint64_t Setup::dropped() {
     return n;
 }
 
-Result<uint64_t> Setup::foreign_mm_hits() const {
+Result<uint64_t> Setup::sum_view_stat(uint64_t ViewStats::*field) const {
     uint64_t n = 0;
     for (const auto& s : sessions_) {
         if (!s->view)
@@ -285,20 +285,7 @@ Result<uint64_t> Setup::foreign_mm_hits() const {
         auto st = s->view->stats();
         if (!st)
             return st.error();
-        n += st.value().foreign_mm_hits;
-    }
-    return n;
-}
-
-Result<uint64_t> Setup::view_bytes() const {
-    uint64_t n = 0;
-    for (const auto& s : sessions_) {
-        if (!s->view)
-            continue;
-        auto st = s->view->stats();
-        if (!st)
-            return st.error();
-        n += st.value().bytes;
+        n += st.value().*field;
     }
     return n;
 }

@@ -87,14 +87,18 @@ class Setup {
     [[nodiscard]] uint64_t dropped();
     // kview / pre-eBPF: handler entries from processes that are not traced
     // (must stay 0 under kview), from the views' stats.
-    [[nodiscard]] Result<uint64_t> foreign_mm_hits() const;
-    [[nodiscard]] Result<uint64_t> view_bytes() const;
+    [[nodiscard]] Result<uint64_t> foreign_mm_hits() const {
+        return sum_view_stat(&ViewStats::foreign_mm_hits);
+    }
+    [[nodiscard]] Result<uint64_t> view_bytes() const { return sum_view_stat(&ViewStats::bytes); }
     [[nodiscard]] Mode mode() const { return mode_; }
 
   private:
     struct Session;
     explicit Setup(Mode m);
     void drain();
+    // Sum of one ViewStats field over the sessions' views.
+    [[nodiscard]] Result<uint64_t> sum_view_stat(uint64_t ViewStats::*field) const;
     Mode mode_;
     std::vector<std::unique_ptr<Session>> sessions_;
     ring_buffer* rb_ = nullptr;

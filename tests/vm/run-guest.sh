@@ -84,7 +84,10 @@ safe='^/[A-Za-z0-9._/@+,:=-]*$'
 [[ "$repo" =~ $safe ]] || die "repo path has unusual characters: $repo"
 [[ "$out" =~ $safe ]] || die "--out path has unusual characters: $out"
 [[ "$out" != / ]] || die "--out cannot be /"
-case $repo/ in /tmp/*) die "repo $repo is under /tmp, which is a tmpfs in the guest: it would not be visible there" ;; esac
+# The guest's /tmp is a tmpfs: a repo under the host's /tmp (a CI clone, say)
+# is exported on its own and mounted at the same path there (guest-init).
+repo_share=0
+case $repo/ in /tmp/* | /var/tmp/* | /run/* | /dev/shm/*) repo_share=1 ;; esac
 
 kver=$("$here/kver.sh") || die "no usable kernel (see above); run tests/vm/install-deps.sh"
 kernel=/boot/vmlinuz-$kver
@@ -109,6 +112,7 @@ KVIEW_OUT='$out'
 KVIEW_REPO='$repo'
 KVIEW_NONCE='$nonce'
 KVIEW_CMD_TIMEOUT='$cmd_timeout'
+KVIEW_REPO_SHARE='$repo_share'
 EOF
 
 {
@@ -139,6 +143,8 @@ qemu=(
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$out,mount_tag=kviewout,security_model=none,multidevs=remap"
 )
+((!repo_share)) ||
+	qemu+=(-virtfs "local,path=$repo,mount_tag=kviewrepo,security_model=none,readonly=on,multidevs=remap")
 printf '%q ' "${qemu[@]}" >"$cfg/qemu-cmdline"
 
 # ---- boot -----------------------------------------------------------------------
