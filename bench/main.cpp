@@ -174,13 +174,24 @@ void progress(const char* fmt, ...) {
 
 // Run argv, return stdout (stderr too when merge). nullopt on spawn failure
 // or non-zero exit.
-std::optional<std::string> capture(const std::vector<std::string>& argv, bool merge = true) {
+// Runs argv, returns its output (stdout, and stderr with merge) if it exits 0;
+// otherwise nullopt, and *why (if given) says how it ended and its last line.
+std::optional<std::string> capture(const std::vector<std::string>& argv, bool merge = true,
+                                   std::string* why = nullptr) {
     int pfd[2];
-    if (::pipe2(pfd, O_CLOEXEC))
+    if (::pipe2(pfd, O_CLOEXEC)) {
+        if (why)
+            *why = std::string("pipe: ") + std::strerror(errno);
         return std::nullopt;
+    }
     pid_t pid = ::fork();
-    if (pid < 0)
+    if (pid < 0) {
+        if (why)
+            *why = std::string("fork: ") + std::strerror(errno);
+        ::close(pfd[0]);
+        ::close(pfd[1]);
         return std::nullopt;
+    }
     if (pid == 0) {
         ::dup2(pfd[1], 1);
         if (merge)
@@ -201,9 +212,19 @@ std::optional<std::string> capture(const std::vector<std::string>& argv, bool me
     ::close(pfd[0]);
     int st = 0;
     ::waitpid(pid, &st, 0);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        return std::nullopt;
-    return out;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return out;
+    if (why) {
+        *why = WIFEXITED(st) ? "exit " + std::to_string(WEXITSTATUS(st))
+                             : "signal " + std::to_string(WTERMSIG(st));
+        while (!out.empty() && out.back() == '\n')
+            out.pop_back();
+        auto nl = out.rfind('\n');
+        std::string last = out.substr(nl == std::string::npos ? 0 : nl + 1);
+        if (!last.empty())
+            *why += ": " + last.substr(0, 160);
+    }
+    return std::nullopt;
 }
 
 // memcached for the whole run (untraced), killed on destruction.
@@ -316,18 +337,25 @@ std::optional<double> measure(Ctx& c, const std::string& workload, Mode mode, in
 
 void run_memcaslap(Ctx& c, int rep, Mode mode) {
     const auto& p = c.p;
+    std::string why = "the traced driver did not start";
     auto v = measure(c, "memcaslap", mode, 1, rep, p.caslap_seconds, true, [&]() -> std::optional<double> {
         auto out = capture({"memcaslap", "-s", "127.0.0.1:" + std::to_string(p.load.port), "-T",
                             std::to_string(p.caslap_threads), "-c", std::to_string(p.caslap_conc),
-                            "-t", std::to_string(p.caslap_seconds) + "s"});
+                            "-t", std::to_string(p.caslap_seconds) + "s"},
+                           true, &why);
         std::smatch m;
         static const std::regex tps("TPS: ([0-9]+)");
-        if (!out || !std::regex_search(*out, m, tps))
+        if (!out)
             return std::nullopt;
+        if (!std::regex_search(*out, m, tps)) {
+            why = "no TPS line in its output";
+            return std::nullopt;
+        }
+        why = "the traced driver failed";
         return std::stod(m[1]);
     });
     if (!v) {
-        c.r.errors.push_back("memcaslap run failed (" + std::string(kb::mode_name(mode)) + ")");
+        c.r.errors.push_back("memcaslap run failed (" + std::string(kb::mode_name(mode)) + "): " + why);
         return;
     }
     c.r.samples.push_back({"memcaslap", "ops_per_s", "ops/s", kb::mode_name(mode), 1, rep, *v});
