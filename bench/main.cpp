@@ -335,30 +335,40 @@ std::optional<double> measure(Ctx& c, const std::string& workload, Mode mode, in
 
 // ---- workloads ----------------------------------------------------------------------
 
+// One memcaslap sample; a run that memcaslap itself fails is retried once
+// (said on stderr with its reason), a second failure is an error of the run.
 void run_memcaslap(Ctx& c, int rep, Mode mode) {
     const auto& p = c.p;
-    std::string why = "the traced driver did not start";
-    auto v = measure(c, "memcaslap", mode, 1, rep, p.caslap_seconds, true, [&]() -> std::optional<double> {
-        auto out = capture({"memcaslap", "-s", "127.0.0.1:" + std::to_string(p.load.port), "-T",
-                            std::to_string(p.caslap_threads), "-c", std::to_string(p.caslap_conc),
-                            "-t", std::to_string(p.caslap_seconds) + "s"},
-                           true, &why);
-        std::smatch m;
-        static const std::regex tps("TPS: ([0-9]+)");
-        if (!out)
-            return std::nullopt;
-        if (!std::regex_search(*out, m, tps)) {
-            why = "no TPS line in its output";
-            return std::nullopt;
+    const std::string cfg = kb::mode_name(mode);
+    for (int attempt = 1;; attempt++) {
+        std::string why = "the traced driver did not start";
+        bool caslap_failed = false;
+        auto v = measure(c, "memcaslap", mode, 1, rep, p.caslap_seconds, true, [&]() -> std::optional<double> {
+            auto out = capture({"memcaslap", "-s", "127.0.0.1:" + std::to_string(p.load.port), "-T",
+                                std::to_string(p.caslap_threads), "-c", std::to_string(p.caslap_conc),
+                                "-t", std::to_string(p.caslap_seconds) + "s"},
+                               true, &why);
+            std::smatch m;
+            static const std::regex tps("TPS: ([0-9]+)");
+            caslap_failed = !out || !std::regex_search(*out, m, tps);
+            if (caslap_failed) {
+                if (out)
+                    why = "no TPS line in its output";
+                return std::nullopt;
+            }
+            why = "the traced driver failed";
+            return std::stod(m[1]);
+        });
+        if (v) {
+            c.r.samples.push_back({"memcaslap", "ops_per_s", "ops/s", cfg, 1, rep, *v});
+            return;
         }
-        why = "the traced driver failed";
-        return std::stod(m[1]);
-    });
-    if (!v) {
-        c.r.errors.push_back("memcaslap run failed (" + std::string(kb::mode_name(mode)) + "): " + why);
-        return;
+        if (!caslap_failed || attempt == 2) {
+            c.r.errors.push_back("memcaslap run failed (" + cfg + "): " + why);
+            return;
+        }
+        progress("memcaslap failed (%s, rep %d): %s; retrying once", cfg.c_str(), rep, why.c_str());
     }
-    c.r.samples.push_back({"memcaslap", "ops_per_s", "ops/s", kb::mode_name(mode), 1, rep, *v});
 }
 
 void run_memload(Ctx& c, int rep, Mode mode, bool open) {
