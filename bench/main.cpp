@@ -172,8 +172,6 @@ void progress(const char* fmt, ...) {
 
 // ---- processes ------------------------------------------------------------------
 
-// Run argv, return stdout (stderr too when merge). nullopt on spawn failure
-// or non-zero exit.
 // Runs argv, returns its output (stdout, and stderr with merge) if it exits 0;
 // otherwise nullopt, and *why (if given) says how it ended and its last line.
 std::optional<std::string> capture(const std::vector<std::string>& argv, bool merge = true,

@@ -8,7 +8,7 @@ set -uo pipefail
 secs=${1:-150}
 seed=${2:-$RANDOM}
 repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$repo"
+cd "$repo" || exit 2
 build=${KVIEW_BUILD_DIR:-build}
 fail=0
 for v in max max-pti 4l 4l-pti; do

@@ -15,7 +15,7 @@ build=${1:?usage: run-storms.sh BUILD_DIR [SECONDS] [SEED]}
 secs=${2:-30}
 seed=${3:-$((RANDOM * 32768 + RANDOM))}
 repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$repo"
+cd "$repo" || exit 2
 fail=0
 for v in max-pti 4l; do
 	echo "storms: $v, $secs s each, seed $seed"

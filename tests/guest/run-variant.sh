@@ -7,7 +7,7 @@ set -uo pipefail
 variant=${1:?usage: run-variant.sh VARIANT BUILD_DIR}
 build=${2:?usage: run-variant.sh VARIANT BUILD_DIR}
 repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$repo"
+cd "$repo" || exit 2
 for attempt in 1 2 3 4; do
 	tests/vm/run-guest.sh --variant "$variant" --quiet --timeout 1500 \
 		--env KVIEW_BUILD_DIR="$build" -- tests/guest/run-suite.sh

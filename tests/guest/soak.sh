@@ -16,11 +16,11 @@
 #     forks (follows fork and exec), with kprobe/kretprobe/syscall hooks and
 #     a BPF-free count, for the whole soak;
 #   - rounds of the lifecycle storm (60 s, new seed per round) and of the
-#     ioctl fuzzer (30 s).
-# The coherence storm is not part of it: it needs single-threaded TCG (stock
-# 6.1 hangs when shared text is patched under load with multi-threaded TCG,
-# docs/reliability.md), where this load leaves it a few steps a minute; it
-# runs on its own in guest.storms.
+#     ioctl fuzzer (30 s), and every other round the coherence storm (60 s
+#     of toggling tracepoints, ftrace and stock/bpftrace kprobes on our
+#     hooked pages). The coherence storm needs single-threaded TCG (stock
+#     6.1 hangs when shared text is patched under load with multi-threaded
+#     TCG, docs/reliability.md): with --mttcg it is left out.
 # At the end: the traced workload's hooks counted, the module holds no view
 # and no page, rmmod works, and meminfo/slab deltas (after drop_caches) are
 # printed. The harness fails the run on BUG/WARNING/Oops/RIP/bad taint.
@@ -37,7 +37,7 @@ if [[ ${1:-} != --in-guest ]]; then
 	secs=${1:-1800}
 	seed=${2:-$RANDOM}
 	repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
-	cd "$repo"
+	cd "$repo" || exit 2
 	build=${KVIEW_BUILD_DIR:-build}
 	echo "soak: variant $variant${tcg:+ ($tcg)}, $secs s, seed $seed (output: $build/vm-out/soak-$variant)"
 	tests/vm/run-guest.sh --variant "$variant" $tcg --timeout $((secs + 900)) --quiet --append log_buf_len=16M \
@@ -75,6 +75,7 @@ load=$!
 # The traced workload, for the whole soak: a shell loop whose every command
 # is a vfork + exec (dash); each iteration numbers itself, then dd does
 # exactly 100 one-byte reads.
+# shellcheck disable=SC2016  # the loop is the traced shell's own script
 "$cli" trace -c 'i=0; while :; do i=$((i + 1)); echo $i >/tmp/soak-iter; dd if=/dev/zero of=/dev/null bs=1 count=100 status=none; sleep 0.05; done' \
 	-k vfs_read -r vfs_read -s read -k kfree -d "$((secs - 30))s" -f json >/tmp/soak-trace.json 2>/tmp/soak-trace.err &
 traced=$!
@@ -82,6 +83,7 @@ traced=$!
 round=0
 storms=0
 fuzz=0
+coherence=0
 while ((SECONDS + 70 < end)); do
 	round=$((round + 1))
 	s=$((seed * 1000 + round))
@@ -94,6 +96,15 @@ while ((SECONDS + 70 < end)); do
 	if ((SECONDS + 40 < end)); then
 		"$build/tests/kview-fuzz" --seed "$s" --seconds 30 | tail -n 1 || { echo "soak: fuzz round $round FAILED"; rc=1; }
 		fuzz=$((fuzz + 1))
+	fi
+	# Every other round, the coherence storm (single-threaded TCG only: see
+	# the header): live text patching under all of the load above.
+	if ((round % 2 == 0 && SECONDS + 100 < end)) && [[ ${KVIEW_ACCEL:-} == tcg,thread=single ]]; then
+		KVIEW_STORM_SECONDS=60 KVIEW_STORM_SEED=$s tests/guest/watchdog.sh 600 \
+			"$tests" --gtest_filter='Storm.Coherence' --gtest_color=no \
+			>/tmp/soak-coherence.log 2>&1 || { echo "soak: coherence round $round FAILED"; cat /tmp/soak-coherence.log; rc=1; }
+		grep -h '^\[ figures' /tmp/soak-coherence.log
+		coherence=$((coherence + 1))
 	fi
 done
 wait "$traced" || { echo "soak: kview trace FAILED"; cat /tmp/soak-trace.err; rc=1; }
@@ -129,5 +140,5 @@ rmmod kview || { echo "soak: rmmod failed"; rc=1; }
 m1=$(meminfo)
 echo "soak: meminfo before (KiB): $m0"
 echo "soak: meminfo after  (KiB): $m1"
-echo "soak: $secs s, seed $seed: $round rounds, $storms storms, $fuzz fuzz runs, rc $rc"
+echo "soak: $secs s, seed $seed: $round rounds, $storms lifecycle storms, $coherence coherence storms, $fuzz fuzz runs, rc $rc"
 exit $rc
