@@ -536,13 +536,13 @@ TEST(Storm, Coherence) {
                 // single-threaded TCG): the step is its probe armed at our
                 // address.
                 bool attached = false;
-                for (int i = 0; i < 2400 && !attached; i++) {
+                for (int i = 0; i < 4800 && !attached; i++) {
                     ::usleep(50000);
                     attached = guest::read_file("/tmp/kview-storm-bpftrace.log").find("Attaching") !=
                                std::string::npos;
                 }
                 if (!attached)
-                    tally.fail("bpftrace did not attach within 120 s: " +
+                    tally.fail("bpftrace did not attach within 240 s: " +
                                guest::read_file("/tmp/kview-storm-bpftrace.log"));
                 else
                     tally.add("bpftrace attached");
