@@ -60,7 +60,10 @@ meminfo() {
 	echo 3 >/proc/sys/vm/drop_caches
 	awk '/^(MemAvailable|Slab|SUnreclaim|VmallocUsed|KernelStack|PageTables):/ {printf "%s %s ", $1, $2}' /proc/meminfo
 }
+# Slab caches by size (bytes: active objects x object size), to name what grew.
+slabs() { awk 'NR > 2 { printf "%s %d\n", $1, $2 * $4 }' /proc/slabinfo | sort; }
 m0=$(meminfo)
+slabs >/tmp/soak-slab0
 insmod kmod/kview.ko || exit 1
 rc=0
 end=$((SECONDS + secs))
@@ -77,8 +80,11 @@ load=$!
 # exactly 100 one-byte reads.
 # shellcheck disable=SC2016  # the loop is the traced shell's own script
 "$cli" trace -c 'i=0; while :; do i=$((i + 1)); echo $i >/tmp/soak-iter; dd if=/dev/zero of=/dev/null bs=1 count=100 status=none; sleep 0.05; done' \
-	-k vfs_read -r vfs_read -s read -k kfree -d "$((secs - 30))s" -f json >/tmp/soak-trace.json 2>/tmp/soak-trace.err &
+	-k vfs_read -r vfs_read -s read -k kfree -d "$((secs + 900))s" -f json >/tmp/soak-trace.json 2>/tmp/soak-trace.err &
 traced=$!
+# It is stopped (SIGTERM: a clean detach) only after the last round: the
+# storms and the fuzzer count the module's views against a baseline that
+# holds its view, so it must not end under a running round.
 
 round=0
 storms=0
@@ -107,6 +113,7 @@ while ((SECONDS + 70 < end)); do
 		coherence=$((coherence + 1))
 	fi
 done
+kill -TERM "$traced"
 wait "$traced" || { echo "soak: kview trace FAILED"; cat /tmp/soak-trace.err; rc=1; }
 kill "$load" 2>/dev/null
 wait "$load" 2>/dev/null
@@ -140,5 +147,9 @@ rmmod kview || { echo "soak: rmmod failed"; rc=1; }
 m1=$(meminfo)
 echo "soak: meminfo before (KiB): $m0"
 echo "soak: meminfo after  (KiB): $m1"
+echo "soak: slab caches that grew most (KiB, after minus before):" \
+	"$(slabs | join -a 2 -e 0 -o 0,1.2,2.2 /tmp/soak-slab0 - |
+		awk '{ d = ($3 - $2) / 1024; if (d >= 16) printf "%d %s\n", d, $1 }' |
+		sort -rn | head -n 8 | awk '{ printf "%s +%d, ", $2, $1 }')"
 echo "soak: $secs s, seed $seed: $round rounds, $storms lifecycle storms, $coherence coherence storms, $fuzz fuzz runs, rc $rc"
 exit $rc
