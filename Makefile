@@ -40,6 +40,7 @@ demo: deps
 	$(MAKE) all KDIR=$(KDIR)
 	tests/vm/run-guest.sh --variant 4l --env KVIEW_BUILD_DIR=$(abspath $(BUILD)) -- tests/guest/demo.sh
 	KVIEW_BUILD_DIR=$(BUILD) bench/run.sh --quick
+	@echo "demo: OK: the traced process got its events, the untraced one entered no hook; quick benchmark report in $(BUILD)/bench-out/quick/report/results.md"
 
 bench: deps
 	$(MAKE) all KDIR=$(KDIR)

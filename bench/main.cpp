@@ -65,6 +65,7 @@ struct Params {
     int caslap_threads = 2;
     int caslap_conc = 64;
     int caslap_seconds = 3;
+    std::string caslap_cfg; // written by cmd_run into `out` (write_caslap_cfg)
     // memload
     kb::LoadParams load;
     // traced driver during untraced workloads
@@ -333,6 +334,24 @@ std::optional<double> measure(Ctx& c, const std::string& workload, Mode mode, in
 
 // ---- workloads ----------------------------------------------------------------------
 
+// memcaslap takes its key/value sizes and command mix from a file. Without
+// -F it writes its default one to the home directory of the passwd entry
+// (not $HOME), which fails on a read-only root and otherwise depends on what
+// an earlier run left there. Ours, in the run's own output directory, says
+// what that default says: 64-byte keys, 1 KiB values, 10% set, 90% get.
+bool write_caslap_cfg(Params& p) {
+    p.caslap_cfg = p.out + "/memcaslap.cnf";
+    std::ofstream f(p.caslap_cfg);
+    f << "key\n64 64 1\nvalue\n1024 1024 1\ncmd\n0 0.1\n1 0.9\n";
+    return static_cast<bool>(f.flush());
+}
+
+std::vector<std::string> caslap_argv(const Params& p, int threads, int seconds) {
+    return {"memcaslap", "-s", "127.0.0.1:" + std::to_string(p.load.port), "-F", p.caslap_cfg,
+            "-T", std::to_string(threads), "-c", std::to_string(p.caslap_conc),
+            "-t", std::to_string(seconds) + "s"};
+}
+
 // One memcaslap sample; a run that memcaslap itself fails is retried once
 // (said on stderr with its reason), a second failure is an error of the run.
 void run_memcaslap(Ctx& c, int rep, Mode mode) {
@@ -342,10 +361,7 @@ void run_memcaslap(Ctx& c, int rep, Mode mode) {
         std::string why = "the traced driver did not start";
         bool caslap_failed = false;
         auto v = measure(c, "memcaslap", mode, 1, rep, p.caslap_seconds, true, [&]() -> std::optional<double> {
-            auto out = capture({"memcaslap", "-s", "127.0.0.1:" + std::to_string(p.load.port), "-T",
-                                std::to_string(p.caslap_threads), "-c", std::to_string(p.caslap_conc),
-                                "-t", std::to_string(p.caslap_seconds) + "s"},
-                               true, &why);
+            auto out = capture(caslap_argv(p, p.caslap_threads, p.caslap_seconds), true, &why);
             std::smatch m;
             static const std::regex tps("TPS: ([0-9]+)");
             caslap_failed = !out || !std::regex_search(*out, m, tps);
@@ -1055,6 +1071,10 @@ int cmd_run(Params p) {
         std::fprintf(stderr, "kview-bench: cannot create %s: %s\n", p.out.c_str(), std::strerror(errno));
         return 1;
     }
+    if (!write_caslap_cfg(p)) {
+        std::fprintf(stderr, "kview-bench: cannot write %s: %s\n", p.caslap_cfg.c_str(), std::strerror(errno));
+        return 1;
+    }
     auto dev = kview::Device::open();
     if (!dev) {
         std::fprintf(stderr, "kview-bench: %s\n", dev.error().message().c_str());
@@ -1096,8 +1116,7 @@ int cmd_run(Params p) {
                  r.value().ops_per_s, c.p.load.rate);
     }
     if (want(p, "memcaslap")) // warm-up, discarded
-        (void)capture({"memcaslap", "-s", "127.0.0.1:" + std::to_string(p.load.port), "-T", "2",
-                       "-c", std::to_string(p.caslap_conc), "-t", "1s"});
+        (void)capture(caslap_argv(c.p, 2, 1));
 
     uint32_t int3_off = 0;
     if (want(p, "cost")) { // kview's address for vfs_read, for the same-address stock kprobe

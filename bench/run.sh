@@ -48,6 +48,15 @@ else
 fi
 echo "bench: report $out/report/results.md"
 grep -E '^[0-9]\. \*\*' results.md || true
+# The targets above are measurements (under TCG a busy host can miss a timing
+# target); the run fails only when something is broken: an error of the run,
+# an event the traced process did not get, an untraced process in a handler.
+if ((rc == 0)); then
+	echo "bench: run OK: every traced event delivered, no untraced handler entry (targets above are measurements, not gates)"
+else
+	echo "bench: run FAILED (exit $rc):"
+	grep -E '^kview-bench: error' "$out/cmd.log" | head -n 10 | sed 's/^/  /' || true
+fi
 if ((publish)); then
 	mkdir -p "$repo/docs/results"
 	cp bench.json ./*.png "$repo/docs/results/"

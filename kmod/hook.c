@@ -163,6 +163,8 @@ static int kview_pre_handler(struct kprobe *kp, struct pt_regs *regs)
 				want_return = true;
 			if (want_return)
 				matched = true;
+		} else if (h->kind == KVIEW_HOOK_FOLLOW_FORK) {
+			matched |= kview_follow_fork(h, task, regs);
 		} else if (count_hit(h, task, regs)) {
 			matched = true;
 		}
@@ -203,9 +205,12 @@ static void kview_return_handler(struct rethook_node *rn, void *data,
 	struct kview_hook *h;
 
 	rcu_read_lock();
-	list_for_each_entry_rcu(h, &s->subs, site_node)
-		if (kview_hook_is_return(h->kind))
+	list_for_each_entry_rcu(h, &s->subs, site_node) {
+		if (h->kind == KVIEW_HOOK_FOLLOW_EXEC)
+			kview_follow_exec(h, regs);
+		else if (kview_hook_is_return(h->kind))
 			count_hit(h, task, regs);
+	}
 	rcu_read_unlock();
 }
 
@@ -399,6 +404,13 @@ static int get_prog(int fd, struct bpf_prog **out)
 	return 0;
 }
 
+static void add_to_view(struct kview_view *v, struct kview_hook *h)
+{
+	v->hooks[v->nr_hooks++] = h;
+	if (!kview_hook_is_internal(h->kind))
+		v->nr_user_hooks++;
+}
+
 /* Write our int3 into the view's private copy only. */
 static void plant_int3(struct kview_view *v, struct kview_hook *h)
 {
@@ -413,31 +425,32 @@ static void plant_int3(struct kview_view *v, struct kview_hook *h)
 	h->orig[half] = h->site->kp.opcode;
 	WRITE_ONCE(*byte, KVIEW_INT3);
 	h->page->nr_hooks++;
-	v->hooks[v->nr_hooks++] = h;
+	add_to_view(v, h);
 	mutex_unlock(kv_sym.text_mutex);
-	kview_flush_all();	/* also serializes every CPU's instruction stream */
+	kview_flush_view(v);	/* serializes the CPUs that may run the copy */
 }
 
-int kview_hook_add(struct kview_view *v, struct kview_hook_add *req)
+static int hook_add(struct kview_view *v, struct kview_hook_add *req)
 {
 	bool shared = v->flags & KVIEW_VIEW_SHARED_TEXT;
+	bool internal = kview_hook_is_internal(req->kind);
 	struct kview_hook *h;
 	unsigned long addr;
 	u32 i;
 	int err;
 
-	if (req->kind < KVIEW_HOOK_KPROBE || req->kind > KVIEW_HOOK_SYSCALL_EXIT)
-		return -EINVAL;
 	err = hook_address(req, &addr);
 	if (err)
 		return err;
 	/* One entry hook and one return hook per address and view. */
-	for (i = 0; i < v->nr_hooks; i++)
+	for (i = 0; i < v->nr_hooks && !internal; i++)
 		if ((unsigned long)v->hooks[i]->site->kp.addr == addr &&
+		    !kview_hook_is_internal(v->hooks[i]->kind) &&
 		    kview_hook_is_return(v->hooks[i]->kind) ==
 		    kview_hook_is_return(req->kind))
 			return -EEXIST;
-	if (v->nr_hooks >= KVIEW_MAX_HOOKS)
+	if (internal ? v->nr_hooks - v->nr_user_hooks >= KVIEW_FOLLOW_HOOKS :
+		       v->nr_user_hooks >= KVIEW_MAX_HOOKS)
 		return -ENOSPC;
 
 	h = kzalloc(sizeof(*h), GFP_KERNEL);
@@ -449,7 +462,7 @@ int kview_hook_add(struct kview_view *v, struct kview_hook_add *req)
 			goto err_free;
 	}
 	h->view = v;
-	h->id = v->nr_hooks;
+	h->id = internal ? U32_MAX : v->nr_user_hooks;
 	h->kind = req->kind;
 	h->cookie = req->cookie;
 	strscpy(h->symbol, req->symbol, sizeof(h->symbol));
@@ -473,7 +486,7 @@ int kview_hook_add(struct kview_view *v, struct kview_hook_add *req)
 	if (err)
 		goto err_site;
 	if (shared)
-		v->hooks[v->nr_hooks++] = h;	/* the kprobe core armed it */
+		add_to_view(v, h);	/* the kprobe core armed it */
 	else
 		plant_int3(v, h);
 
@@ -488,6 +501,22 @@ err_free:
 		bpf_prog_put(h->prog);
 	kfree(h);
 	return err;
+}
+
+int kview_hook_add(struct kview_view *v, struct kview_hook_add *req)
+{
+	if (req->kind < KVIEW_HOOK_KPROBE || req->kind > KVIEW_HOOK_SYSCALL_EXIT)
+		return -EINVAL;
+	return hook_add(v, req);
+}
+
+/* One of the view's own hooks (follow.c) at the entry of @symbol. */
+int kview_hook_add_internal(struct kview_view *v, u32 kind, const char *symbol)
+{
+	struct kview_hook_add req = { .kind = kind };
+
+	strscpy(req.symbol, symbol, sizeof(req.symbol));
+	return hook_add(v, &req);
 }
 
 /*

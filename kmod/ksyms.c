@@ -52,6 +52,8 @@ static const struct {
 	SYM(rethook_try_get, "rethook_try_get"),
 	SYM(rethook_hook, "rethook_hook"),
 	SYM(bpf_prog_active, "bpf_prog_active"),
+	SYM(get_kprobe, "get_kprobe"),
+	SYM(flush_tlb_mm_range, "flush_tlb_mm_range"),
 };
 
 int kview_ksyms_init(void)

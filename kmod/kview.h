@@ -4,6 +4,7 @@
  *   main.c    /dev/kview, ioctl dispatch, fd lifetime, accounting
  *   view.c    private page tables and private copies of kernel text pages
  *   hook.c    kprobe sites and the handler; int3 planted in private copies
+ *   follow.c  fork/exec following through the view's own private hooks
  *   mirror.c  coherence: every shared kernel text write copied into views
  *   ksyms.c   kernel symbols the module needs but the kernel does not export
  */
@@ -43,6 +44,15 @@ struct kview_ksyms {
 	void (*rethook_hook)(struct rethook_node *node, struct pt_regs *regs,
 			     bool mcount);
 	int __percpu *bpf_prog_active;	/* the tracing BPF recursion guard */
+	/* prototype from the kernel's own header: checked at build time */
+	typeof(&get_kprobe) get_kprobe;
+	/*
+	 * arch/x86/include/asm/tlbflush.h declares it for built-in code only
+	 * (#ifndef MODULE); the same prototype in 6.1 and 6.12.
+	 */
+	void (*flush_tlb_mm_range)(struct mm_struct *mm, unsigned long start,
+				   unsigned long end, unsigned int stride_shift,
+				   bool freed_tables);
 };
 
 extern struct kview_ksyms kv_sym;
@@ -88,9 +98,20 @@ struct kview_hook {
 	atomic64_t prog_skipped;	/* recursion guard */
 };
 
+/* Hooks a view plants for itself (follow.c), beyond the UAPI kinds. */
+#define KVIEW_HOOK_FOLLOW_FORK 0x100	/* entry of wake_up_new_task() */
+#define KVIEW_HOOK_FOLLOW_EXEC 0x101	/* return of begin_new_exec() */
+#define KVIEW_FOLLOW_HOOKS 2
+
+static inline bool kview_hook_is_internal(u32 kind)
+{
+	return kind >= KVIEW_HOOK_FOLLOW_FORK;
+}
+
 static inline bool kview_hook_is_return(u32 kind)
 {
-	return kind == KVIEW_HOOK_KRETPROBE || kind == KVIEW_HOOK_SYSCALL_EXIT;
+	return kind == KVIEW_HOOK_KRETPROBE || kind == KVIEW_HOOK_SYSCALL_EXIT ||
+	       kind == KVIEW_HOOK_FOLLOW_EXEC;
 }
 
 /* A kprobe at one kernel address, shared by every view hooking it. */
@@ -107,7 +128,7 @@ struct kview_site {
 
 struct kview_view {
 	struct mutex lock;		/* hooks, pages, tables */
-	spinlock_t mms_lock;		/* mms[] writers, installed, dying */
+	raw_spinlock_t mms_lock;	/* mms[] writers, installed, dying */
 	u32 id;
 	pid_t pid;			/* target tgid (init pid namespace) */
 	u32 flags;			/* KVIEW_VIEW_* */
@@ -134,8 +155,9 @@ struct kview_view {
 	int nr_upper;
 	struct list_head ptes;
 	struct list_head pages;
-	struct kview_hook *hooks[KVIEW_MAX_HOOKS];
-	u32 nr_hooks;
+	struct kview_hook *hooks[KVIEW_MAX_HOOKS + KVIEW_FOLLOW_HOOKS];
+	u32 nr_hooks;			/* all of them */
+	u32 nr_user_hooks;		/* the user's: ids 0 .. nr_user_hooks - 1 */
 	atomic64_t mirrored_writes;
 	u64 table_pages;
 	u64 text_pages;
@@ -153,22 +175,30 @@ bool kview_view_attach(struct kview_view *v, struct mm_struct *mm,
 bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm);
 bool kview_view_live(struct kview_view *v);
 u32 kview_view_reap(struct kview_view *v);
-void kview_reap_soon(unsigned long delay);
+void kview_reap_soon(bool now);
 int kview_view_map_page(struct kview_view *v, unsigned long addr,
 			struct kview_page **out);
 void kview_view_unmap(struct kview_view *v);
 void kview_view_free(struct kview_view *v);
-void kview_flush_all(void);
+void kview_flush_mm(struct mm_struct *mm);
+void kview_flush_view(struct kview_view *v);
 
 /* hook.c */
 int kview_hook_add(struct kview_view *v, struct kview_hook_add *req);
+int kview_hook_add_internal(struct kview_view *v, u32 kind, const char *symbol);
 void kview_hooks_release(struct kview_view *v);
 void kview_hooks_exit(void);
 
+/* follow.c */
+int kview_follow_init(struct kview_view *v);
+bool kview_follow_fork(struct kview_hook *h, bool task, struct pt_regs *regs);
+void kview_follow_exec(struct kview_hook *h, struct pt_regs *regs);
+
 /* mirror.c */
-int kview_mirror_init(void);
-void kview_mirror_exit(void);
+int kview_mirror_get(void);
+void kview_mirror_put(void);
 void kview_mirror_add(struct kview_page *p);
 void kview_mirror_del(struct kview_page *p);
+void kview_mirror_exit(void);
 
 #endif /* KVIEW_INTERNAL_H */

@@ -19,9 +19,8 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
-#include <linux/binfmts.h>
 #include <linux/slab.h>
-#include <linux/tracepoint.h>
+#include <linux/irq_work.h>
 #include <linux/uaccess.h>
 #include <linux/workqueue.h>
 #include <asm/tlbflush.h>
@@ -81,30 +80,34 @@ static int put_sized(void __user *arg, const void *src, size_t ksize)
 	return copy_to_user(arg, src, min_t(size_t, usize, ksize)) ? -EFAULT : 0;
 }
 
-/*
- * fork/exec following: probes on the sched_process_fork/exec tracepoints,
- * registered only while some view asks for it (they run for every fork and
- * exec in the system, a list walk each; documented in docs/design.md).
- */
 #define KVIEW_VIEW_FOLLOW (KVIEW_VIEW_FOLLOW_FORK | KVIEW_VIEW_EXEC_REAPPLY)
-static struct tracepoint *tp_fork, *tp_exec;
-static DEFINE_MUTEX(follow_lock);
-static unsigned int follow_users;
 
 /*
  * Slot reaping (kview_view_reap()): kicked whenever a view grows, at once
  * when one is full, and every 100 ms while a view has more than half of its
- * slots in use. Never runs while no view follows forks or execs.
+ * slots in use. Never runs while no view follows forks or execs. The kick
+ * comes from hook handlers (int3 context): an irq_work queues the work.
  */
 static void reap_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(reap_work, reap_fn);
+static atomic_t reap_now = ATOMIC_INIT(0);
 
-void kview_reap_soon(unsigned long delay)
+static void reap_kick_fn(struct irq_work *work)
 {
-	if (delay)
-		queue_delayed_work(system_wq, &reap_work, delay);
-	else
+	if (atomic_xchg(&reap_now, 0))
 		mod_delayed_work(system_wq, &reap_work, 0);
+	else
+		queue_delayed_work(system_wq, &reap_work, HZ / 10);
+}
+
+static struct irq_work reap_kick = IRQ_WORK_INIT(reap_kick_fn);
+
+/* Any context, NMI included. */
+void kview_reap_soon(bool now)
+{
+	if (now)
+		atomic_set(&reap_now, 1);
+	irq_work_queue(&reap_kick);
 }
 
 static void reap_fn(struct work_struct *work)
@@ -126,108 +129,7 @@ static void reap_fn(struct work_struct *work)
 	}
 	mutex_unlock(&views_lock);
 	if (again)
-		kview_reap_soon(HZ / 10);
-}
-
-static void kview_on_fork(void *data, struct task_struct *parent,
-			  struct task_struct *child)
-{
-	struct mm_struct *mm = child->mm;
-	struct kview_view *v;
-
-	if (!mm || same_thread_group(parent, child))
-		return;		/* kernel thread or thread: nothing new */
-	/*
-	 * A new process. With CLONE_VM (vfork, posix_spawn) it shares its
-	 * parent's address space until it execs: the view records it so that
-	 * the exec can follow (EXEC_REAPPLY).
-	 */
-	rcu_read_lock();
-	list_for_each_entry_rcu(v, &views, node) {
-		if ((v->flags & KVIEW_VIEW_FOLLOW_FORK) &&
-		    kview_view_has_mm(v, parent->mm)) {
-			/* the child has not run yet: no TLB holds its old view */
-			kview_view_attach(v, mm, task_tgid(child));
-			break;
-		}
-	}
-	rcu_read_unlock();
-}
-
-static void kview_on_exec(void *data, struct task_struct *p, pid_t old_pid,
-			  struct linux_binprm *bprm)
-{
-	struct kview_view *v;
-	u32 i, n;
-
-	if (bprm->secureexec)
-		return;		/* never follow into a privilege change */
-	rcu_read_lock();
-	list_for_each_entry_rcu(v, &views, node) {
-		if (!(v->flags & KVIEW_VIEW_EXEC_REAPPLY))
-			continue;
-		n = smp_load_acquire(&v->nr_mms); /* pairs with kview_view_attach() */
-		/*
-		 * By struct pid, not number: a reused pid must not pull an
-		 * unrelated process into somebody's view.
-		 */
-		for (i = 0; i < n && READ_ONCE(v->tgids[i]) != task_tgid(p); i++)
-			;
-		if (i == n)
-			continue;
-		/*
-		 * The new mm has run since exec_mmap(), maybe on another CPU
-		 * (the task can migrate while the binary loads), and a CPU
-		 * keeps a PCID's translations across switches: flush all.
-		 */
-		if (kview_view_attach(v, p->mm, task_tgid(p)))
-			kview_flush_all();
-		break;
-	}
-	rcu_read_unlock();
-}
-
-static void find_tracepoint(struct tracepoint *tp, void *unused)
-{
-	if (!strcmp(tp->name, "sched_process_fork"))
-		tp_fork = tp;
-	else if (!strcmp(tp->name, "sched_process_exec"))
-		tp_exec = tp;
-}
-
-static int follow_get(void)
-{
-	int err = 0;
-
-	mutex_lock(&follow_lock);
-	if (follow_users++)
-		goto out;
-	err = -EOPNOTSUPP;
-	if (!tp_fork || !tp_exec)
-		goto fail;
-	err = tracepoint_probe_register(tp_fork, kview_on_fork, NULL);
-	if (err)
-		goto fail;
-	err = tracepoint_probe_register(tp_exec, kview_on_exec, NULL);
-	if (!err)
-		goto out;
-	tracepoint_probe_unregister(tp_fork, kview_on_fork, NULL);
-fail:
-	follow_users--;
-out:
-	mutex_unlock(&follow_lock);
-	return err;
-}
-
-static void follow_put(void)
-{
-	mutex_lock(&follow_lock);
-	if (!--follow_users) {
-		tracepoint_probe_unregister(tp_exec, kview_on_exec, NULL);
-		tracepoint_probe_unregister(tp_fork, kview_on_fork, NULL);
-		tracepoint_synchronize_unregister();
-	}
-	mutex_unlock(&follow_lock);
+		kview_reap_soon(false);
 }
 
 /*
@@ -243,8 +145,6 @@ static void view_destroy(struct kview_view *v)
 	list_del_rcu(&v->node);
 	mutex_unlock(&views_lock);
 	synchronize_rcu();
-	if (v->flags & KVIEW_VIEW_FOLLOW)
-		follow_put();
 
 	mutex_lock(&v->lock);
 	kview_view_unmap(v);
@@ -297,7 +197,7 @@ static int view_create(struct kview_file *f, struct kview_view_create *req)
 	if (!v)
 		goto out_mm;
 	mutex_init(&v->lock);
-	spin_lock_init(&v->mms_lock);
+	raw_spin_lock_init(&v->mms_lock);
 	INIT_LIST_HEAD(&v->ptes);
 	INIT_LIST_HEAD(&v->pages);
 	v->flags = req->flags;
@@ -308,17 +208,12 @@ static int view_create(struct kview_file *f, struct kview_view_create *req)
 	v->nr_mms = 1;
 	v->joined = 1;
 
-	if (v->flags & KVIEW_VIEW_FOLLOW) {
-		err = follow_get();
-		if (err)
-			goto out_view;
-	}
 	mutex_lock(&views_lock);
 	list_for_each_entry(o, &views, node) {
 		if (kview_view_has_mm(o, mm)) {
 			mutex_unlock(&views_lock);
 			err = -EBUSY;	/* one view per process */
-			goto out_follow;
+			goto out_view;
 		}
 	}
 	v->id = ++next_view_id;
@@ -332,6 +227,8 @@ static int view_create(struct kview_file *f, struct kview_view_create *req)
 		kview_view_build_shared(v);
 	else
 		err = kview_view_build(v);
+	if (!err)
+		err = kview_follow_init(v);
 	mutex_unlock(&v->lock);
 	if (err) {
 		view_destroy(v);
@@ -344,9 +241,6 @@ static int view_create(struct kview_file *f, struct kview_view_create *req)
 	put_task_struct(task);
 	return 0;
 
-out_follow:
-	if (v->flags & KVIEW_VIEW_FOLLOW)
-		follow_put();
 out_view:
 	put_pid(v->tgids[0]);
 	mmdrop(mm);
@@ -373,7 +267,7 @@ static void fill_view_stats(struct kview_view *v, struct kview_view_stats *st)
 	st->bytes = (v->text_pages + v->table_pages) * PAGE_SIZE + sizeof(*v) +
 		    v->nr_hooks * sizeof(struct kview_hook);
 	st->mirrored_writes = atomic64_read(&v->mirrored_writes);
-	st->nr_hooks = v->nr_hooks;
+	st->nr_hooks = v->nr_user_hooks;
 	for (i = 0; i < v->nr_hooks; i++) {
 		st->hits += atomic64_read(&v->hooks[i]->hits);
 		st->other_hits += atomic64_read(&v->hooks[i]->other_hits);
@@ -385,12 +279,14 @@ static int view_stats(struct kview_view *v, struct kview_view_stats *st)
 {
 	struct kview_hook_stats __user *out = u64_to_user_ptr(st->hooks_ptr);
 	struct kview_hook_stats hs;
-	u32 i;
+	u32 i, n = 0;
 
 	fill_view_stats(v, st);
-	for (i = 0; i < v->nr_hooks && i < st->hooks_cap; i++) {
+	for (i = 0; i < v->nr_hooks && n < st->hooks_cap; i++) {
 		struct kview_hook *h = v->hooks[i];
 
+		if (kview_hook_is_internal(h->kind))
+			continue;	/* the view's own (follow.c) */
 		memset(&hs, 0, sizeof(hs));
 		hs.addr = (unsigned long)h->site->kp.addr;
 		hs.cookie = h->cookie;
@@ -404,7 +300,7 @@ static int view_stats(struct kview_view *v, struct kview_view_stats *st)
 		hs.kind = h->kind;
 		hs.flags = READ_ONCE(h->lost) ? KVIEW_HOOK_LOST : 0;
 		strscpy(hs.symbol, h->symbol, sizeof(hs.symbol));
-		if (copy_to_user(&out[i], &hs, sizeof(hs)))
+		if (copy_to_user(&out[n++], &hs, sizeof(hs)))
 			return -EFAULT;
 	}
 	return 0;
@@ -474,7 +370,7 @@ static long list_views(void __user *arg)
 			info.pid = v->pid;
 			info.state = kview_view_live(v) ? KVIEW_VIEW_LIVE : KVIEW_VIEW_ENDED;
 			info.flags = v->flags;
-			info.nr_hooks = READ_ONCE(v->nr_hooks);
+			info.nr_hooks = READ_ONCE(v->nr_user_hooks);
 			info.nr_mms = READ_ONCE(v->joined);
 			info.pages = READ_ONCE(v->text_pages) + READ_ONCE(v->table_pages);
 			if (copy_to_user(&out[n], &info, sizeof(info))) {
@@ -638,27 +534,20 @@ static int __init kview_init(void)
 	err = kview_ksyms_init();
 	if (err)
 		return err;
-	for_each_kernel_tracepoint(find_tracepoint, NULL);
-	err = kview_mirror_init();
-	if (err)
-		return err;
 	err = misc_register(&kview_dev);
 	if (err)
-		goto err_mirror;
+		return err;
 	pr_info("loaded, version %s, ABI %d.%d, %d-level paging, PTI %s\n",
 		KVIEW_MODULE_VERSION, KVIEW_ABI_MAJOR, KVIEW_ABI_MINOR,
 		pgtable_l5_enabled() ? 5 : 4,
 		boot_cpu_has(X86_FEATURE_PTI) ? "on" : "off");
 	return 0;
-
-err_mirror:
-	kview_mirror_exit();
-	return err;
 }
 
 static void __exit kview_exit(void)
 {
 	misc_deregister(&kview_dev);
+	irq_work_sync(&reap_kick);
 	cancel_delayed_work_sync(&reap_work);
 	kview_hooks_exit();
 	kview_mirror_exit();

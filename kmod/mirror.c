@@ -10,9 +10,26 @@
  * physical page being written; we copy the same bytes into every private
  * copy of that page, synchronously, before the shared write completes.
  *
- * If a write covers one of our int3 addresses with anything but the
- * original opcode or an int3, the kernel's byte wins (byte identity is what
- * keeps the writers' checks happy) and the hook is marked lost in stats.
+ * The copy stays byte-identical while the kernel writes, hook bytes
+ * included: __text_poke() BUG()s unless the bytes it reads back through the
+ * current page tables equal what it wrote, and the writer may run on a
+ * view's tables (the traced task, or a kworker lazily on its mm). A write
+ * that covers one of our int3s makes the hook "lost" until the hook's
+ * original bytes are back; then the int3 is planted again at once, or, when
+ * the writer runs on a view's tables, by replant_work once text_mutex is
+ * free (no read-back can then be under way).
+ *
+ * The same hook keeps private bytes out of shared text (invariant P,
+ * docs/design.md): kernel code that reads its own text by virtual address
+ * on a view's tables sees our int3s. The optprobe optimizer is one: it saves
+ * the bytes its jump displaces with a plain memcpy, and writes them back
+ * when it unoptimizes. Such a write restores the original bytes around one
+ * of our hooks but carries 0xcc at it while no kprobe is armed there: the
+ * byte is corrected in the writer's own buffer (scrub_private_bytes), so
+ * that shared text, the private copies and the writer's read-back all agree.
+ *
+ * The kprobe exists only while some private page does (kview_mirror_get/put):
+ * a loaded module without views patches nothing.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -21,6 +38,13 @@
 
 /* Private pages of all views; protected by text_mutex. */
 static LIST_HEAD(mirror_pages);
+
+/* Users of the text_poke_memcpy kprobe: private pages alive. */
+static DEFINE_MUTEX(mirror_lock);
+static unsigned long mirror_users;
+
+static void replant_fn(struct work_struct *work);
+static DECLARE_WORK(replant_work, replant_fn);
 
 static unsigned long poking_pfn(unsigned long addr)
 {
@@ -49,14 +73,12 @@ static unsigned long poking_pfn(unsigned long addr)
 }
 
 /*
- * A write over one of our int3s. An int3 (someone arming a kprobe here) keeps
- * the hook. Otherwise the kernel's bytes win (byte identity keeps the
- * writers' checks happy) and the hook is lost -- until the hook's byte and
- * the 4 before it are the original ones again (a kprobe disarmed, a covering
- * optprobe jump undone): then our int3 goes back in, which is invariant 1
- * again. A 5-byte jump covering the hook starts in those 5 bytes; bytes
- * after the hook are our own instruction, where no other jump can start, so
- * a neighbour's optimized kprobe just after us does not cost us the hook.
+ * May our int3 go back at @h's address in copy @dst? Only when the hook's
+ * byte and the 4 before it are the original ones (a kprobe disarmed, a
+ * covering optprobe jump undone). A 5-byte jump covering the hook starts in
+ * those 5 bytes; bytes after the hook are our own instruction, where no
+ * other jump can start, so a neighbour's optimized kprobe just after us does
+ * not cost us the hook.
  */
 static bool pristine(const u8 *dst, int o, const struct kview_hook *h)
 {
@@ -68,19 +90,13 @@ static bool pristine(const u8 *dst, int o, const struct kview_hook *h)
 	return true;
 }
 
-static void mirror_page(struct kview_page *p, unsigned int off,
-			const u8 *src, size_t len)
+/* Plant the int3s of @p's hooks that are lost and may go back. */
+static void replant_page(struct kview_page *p)
 {
 	struct kview_view *v = p->view;
 	u8 *dst = (u8 *)page_address(p->copy);
 	u32 i;
 
-	memcpy(dst + off, src, len);
-	atomic64_inc(&v->mirrored_writes);
-	/*
-	 * Every hook of the page: the write may have undone a covering jump
-	 * whose last byte written is not the hook's own.
-	 */
 	for (i = 0; i < v->nr_hooks; i++) {
 		struct kview_hook *h = v->hooks[i];
 		unsigned int o = offset_in_page(h->site->kp.addr);
@@ -88,8 +104,135 @@ static void mirror_page(struct kview_page *p, unsigned int off,
 		if (h->page != p)
 			continue;
 		if (dst[o] != KVIEW_INT3 && pristine(dst, o, h))
-			dst[o] = KVIEW_INT3;
+			WRITE_ONCE(dst[o], KVIEW_INT3);
 		WRITE_ONCE(h->lost, dst[o] != KVIEW_INT3);
+	}
+}
+
+static void replant_fn(struct work_struct *work)
+{
+	struct kview_page *p;
+
+	mutex_lock(kv_sym.text_mutex);
+	list_for_each_entry(p, &mirror_pages, mirror_node)
+		replant_page(p);
+	mutex_unlock(kv_sym.text_mutex);
+}
+
+/*
+ * Does the writer run on a view's page tables? __text_poke() has
+ * switched to poking_mm for the copy; it reads back through active_mm.
+ */
+static bool writer_on_view(void)
+{
+	struct mm_struct *mm = current->active_mm;
+	unsigned long k = __START_KERNEL_map;
+
+	return mm && pgd_val(*pgd_offset_pgd(mm->pgd, k)) !=
+		     pgd_val(*pgd_offset_pgd(kv_sym.init_mm->pgd, k));
+}
+
+static void mirror_page(struct kview_page *p, unsigned int off,
+			const u8 *src, size_t len)
+{
+	memcpy((u8 *)page_address(p->copy) + off, src, len);
+	atomic64_inc(&p->view->mirrored_writes);
+	/*
+	 * Every hook of the page: the write may have undone a covering jump
+	 * whose last byte written is not the hook's own.
+	 */
+	if (writer_on_view()) {
+		u8 *dst = (u8 *)page_address(p->copy);
+		struct kview_view *v = p->view;
+		u32 i;
+
+		for (i = 0; i < v->nr_hooks; i++)
+			if (v->hooks[i]->page == p &&
+			    dst[offset_in_page(v->hooks[i]->site->kp.addr)] != KVIEW_INT3)
+				WRITE_ONCE(v->hooks[i]->lost, true);
+		schedule_work(&replant_work);
+	} else {
+		replant_page(p);
+	}
+}
+
+/*
+ * Is 0xcc at @h's address in shared text somebody's armed kprobe? The kprobe
+ * core clears DISABLED before it arms, on the hash entry: our kprobe, or the
+ * aggregator it was put in (whose list our kprobe is on).
+ */
+static bool int3_is_armed_kprobe(struct kview_hook *h)
+{
+	struct kprobe *kp = &h->site->kp, *ap;
+
+	if (list_empty(&kp->list))
+		return !kprobe_disabled(kp);
+	ap = kv_sym.get_kprobe(kp->addr);
+	return ap && !kprobe_disabled(ap);
+}
+
+/*
+ * A copy of our private bytes: the write puts 0xcc at the hook's offset @o
+ * while every other byte it writes in the hook's window is original, and no
+ * kprobe is armed there. A one-byte int3 (a breakpoint being planted) or a
+ * new jump whose displacement happens to hold 0xcc is not one.
+ */
+static bool carries_private_int3(struct kview_hook *h, unsigned int o,
+				 unsigned int off, const u8 *src, size_t len)
+{
+	int half = KVIEW_HOOK_WINDOW / 2, j, others = 0;
+
+	if (o < off || o >= off + len || src[o - off] != KVIEW_INT3)
+		return false;
+	for (j = -half; j <= half; j++) {
+		if (!j || o + j < off || o + j >= off + len)
+			continue;
+		if (src[o + j - off] != h->orig[j + half])
+			return false;
+		others++;
+	}
+	return others && !int3_is_armed_kprobe(h);
+}
+
+static bool writable(const void *addr)
+{
+	unsigned int level;
+	pte_t *pte = lookup_address((unsigned long)addr, &level);
+
+	return pte && pte_present(*pte) && (pte_flags(*pte) & _PAGE_RW);
+}
+
+/*
+ * Invariant P for one chunk of a write: correct, in the writer's buffer,
+ * every private int3 it carries to shared page @pfn at offset @off.
+ */
+static void scrub_private_bytes(unsigned long pfn, unsigned int off,
+				const u8 *src, size_t len)
+{
+	struct kview_page *p;
+	u32 i;
+
+	list_for_each_entry(p, &mirror_pages, mirror_node) {
+		struct kview_view *v = p->view;
+
+		if (p->pfn != pfn)
+			continue;
+		for (i = 0; i < v->nr_hooks; i++) {
+			struct kview_hook *h = v->hooks[i];
+			unsigned int o = offset_in_page(h->site->kp.addr);
+			u8 *b = (u8 *)src + (o - off);
+
+			if (h->page != p || !carries_private_int3(h, o, off, src, len))
+				continue;
+			if (!writable(b)) {
+				pr_warn_ratelimited("a private int3 reaches shared text at %pS from a read-only buffer\n",
+						    h->site->kp.addr);
+				continue;
+			}
+			WRITE_ONCE(*b, h->site->kp.opcode);
+			pr_info_ratelimited("kept a private int3 out of shared text at %pS\n",
+					    h->site->kp.addr);
+		}
 	}
 }
 
@@ -105,6 +248,8 @@ static int mirror_pre_handler(struct kprobe *kp, struct pt_regs *regs)
 		size_t n = min_t(size_t, len, PAGE_SIZE - offset_in_page(dst));
 		unsigned long pfn = poking_pfn(dst);
 
+		if (pfn)
+			scrub_private_bytes(pfn, offset_in_page(dst), src, n);
 		list_for_each_entry(p, &mirror_pages, mirror_node)
 			if (pfn && p->pfn == pfn)
 				mirror_page(p, offset_in_page(dst), src, n);
@@ -115,12 +260,9 @@ static int mirror_pre_handler(struct kprobe *kp, struct pt_regs *regs)
 	return 0;
 }
 
-static struct kprobe mirror_kp = {
-	.symbol_name = "text_poke_memcpy",
-	.pre_handler = mirror_pre_handler,
-};
+static struct kprobe mirror_kp;	/* set up by kview_mirror_get() */
 
-/* Caller holds text_mutex. */
+/* Caller holds text_mutex and a kview_mirror_get() reference. */
 void kview_mirror_add(struct kview_page *p)
 {
 	list_add(&p->mirror_node, &mirror_pages);
@@ -132,17 +274,43 @@ void kview_mirror_del(struct kview_page *p)
 	list_del_init(&p->mirror_node);
 }
 
-int kview_mirror_init(void)
+/*
+ * Hook text_poke_memcpy() for one more private page; the first user
+ * registers the kprobe (an ftrace patch of that function: the only shared
+ * text kview changes, and only while private pages exist). Not under
+ * text_mutex: registering patches text.
+ */
+int kview_mirror_get(void)
 {
-	int err = register_kprobe(&mirror_kp);
+	int err = 0;
 
-	if (err)
-		pr_err("cannot hook text_poke_memcpy (%d): no coherence, refusing to load\n",
-		       err);
+	mutex_lock(&mirror_lock);
+	if (!mirror_users) {
+		/* a kprobe is registered afresh each time: no stale state */
+		memset(&mirror_kp, 0, sizeof(mirror_kp));
+		mirror_kp.symbol_name = "text_poke_memcpy";
+		mirror_kp.pre_handler = mirror_pre_handler;
+		err = register_kprobe(&mirror_kp);
+		if (err)
+			pr_err("cannot hook text_poke_memcpy (%d): no coherence, no private pages\n",
+			       err);
+	}
+	if (!err)
+		mirror_users++;
+	mutex_unlock(&mirror_lock);
 	return err;
+}
+
+/* Drop a kview_mirror_get() reference; its page left the list already. */
+void kview_mirror_put(void)
+{
+	mutex_lock(&mirror_lock);
+	if (!--mirror_users)
+		unregister_kprobe(&mirror_kp);	/* waits for running handlers */
+	mutex_unlock(&mirror_lock);
 }
 
 void kview_mirror_exit(void)
 {
-	unregister_kprobe(&mirror_kp);
+	cancel_work_sync(&replant_work);
 }

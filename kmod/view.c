@@ -36,15 +36,30 @@
 static DEFINE_MUTEX(region_lock);
 static unsigned int region_refs[KVIEW_IMAGE_REGIONS];
 
-static void flush_one_cpu(void *unused)
+/*
+ * Drop @mm's TLB entries and paging-structure caches on the CPUs that have it
+ * loaded, lazily or not (freed_tables: a lazy CPU leaves it for init_mm),
+ * and make every other CPU drop them when it next switches to @mm (its
+ * tlb_gen moves on). A CPU that never ran @mm is not interrupted. The IPI
+ * also serializes the instruction stream of every CPU that could execute
+ * the view's private text.
+ */
+void kview_flush_mm(struct mm_struct *mm)
 {
-	__flush_tlb_all();
+	kv_sym.flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, 0, true);
 }
 
-/* Drop TLB and paging-structure caches on every CPU, lazy ones included. */
-void kview_flush_all(void)
+/* Every address space in @v. Caller holds v->lock (slots stay allocated). */
+void kview_flush_view(struct kview_view *v)
 {
-	on_each_cpu(flush_one_cpu, NULL, 1);
+	u32 i, n = smp_load_acquire(&v->nr_mms);
+
+	for (i = 0; i < n; i++) {
+		struct mm_struct *mm = READ_ONCE(v->mms[i]);
+
+		if (mm)
+			kview_flush_mm(mm);
+	}
 }
 
 static unsigned long *table_of(unsigned long entry)
@@ -135,9 +150,9 @@ static bool image_pmd_shared(void)
  */
 void kview_view_build_shared(struct kview_view *v)
 {
-	spin_lock(&v->mms_lock);
+	raw_spin_lock(&v->mms_lock);
 	v->installed = true;
-	spin_unlock(&v->mms_lock);
+	raw_spin_unlock(&v->mms_lock);
 }
 
 /* Build the private tables and map them into v->mms[0], the target. */
@@ -206,11 +221,11 @@ int kview_view_build(struct kview_view *v)
 	}
 
 	v->top = __pgd(top);
-	spin_lock(&v->mms_lock);
+	raw_spin_lock(&v->mms_lock);
 	set_pgd(pgdp, v->top);
 	v->installed = true;
-	spin_unlock(&v->mms_lock);
-	kview_flush_all();
+	raw_spin_unlock(&v->mms_lock);
+	kview_flush_mm(v->mms[0]);
 	return 0;
 }
 
@@ -241,7 +256,7 @@ bool kview_view_attach(struct kview_view *v, struct mm_struct *mm,
 	bool member, ok = false;
 	u32 i;
 
-	spin_lock(&v->mms_lock);
+	raw_spin_lock(&v->mms_lock);
 	if (!v->installed || v->dying)
 		goto out;
 	member = mm_in_slots(v, mm, KVIEW_VIEW_MAX_MMS);
@@ -253,7 +268,7 @@ bool kview_view_attach(struct kview_view *v, struct mm_struct *mm,
 	} else if (v->nr_mms < KVIEW_VIEW_MAX_MMS) {
 		i = v->nr_mms;
 	} else {
-		kview_reap_soon(0);
+		kview_reap_soon(true);
 		goto unfollowed;
 	}
 	mmgrab(mm);
@@ -268,12 +283,12 @@ bool kview_view_attach(struct kview_view *v, struct mm_struct *mm,
 	ok = true;
 	/* reap the slots of processes that left; at once if half full */
 	kview_reap_soon(v->nr_mms - hweight_long(v->free_slots) >
-			KVIEW_VIEW_MAX_MMS / 2 ? 0 : HZ / 10);
+			KVIEW_VIEW_MAX_MMS / 2);
 	goto out;
 unfollowed:
 	atomic64_inc(&v->unfollowed);
 out:
-	spin_unlock(&v->mms_lock);
+	raw_spin_unlock(&v->mms_lock);
 	return ok;
 }
 
@@ -294,10 +309,10 @@ bool kview_view_live(struct kview_view *v)
 	bool live = false;
 	u32 i;
 
-	spin_lock(&v->mms_lock);
+	raw_spin_lock(&v->mms_lock);
 	for (i = 0; v->installed && i < v->nr_mms && !live; i++)
 		live = v->mms[i] && atomic_read(&v->mms[i]->mm_users);
-	spin_unlock(&v->mms_lock);
+	raw_spin_unlock(&v->mms_lock);
 	return live;
 }
 
@@ -348,7 +363,7 @@ static u32 reap_batch(struct kview_view *v, u32 *used)
 	unsigned long slots = 0;
 	u32 i, n = 0;
 
-	spin_lock(&v->mms_lock);
+	raw_spin_lock(&v->mms_lock);
 	for (i = 0; v->installed && i < v->nr_mms && n < KVIEW_REAP_BATCH; i++) {
 		struct mm_struct *mm = v->mms[i];
 		pgd_t *pgdp;
@@ -367,18 +382,19 @@ static u32 reap_batch(struct kview_view *v, u32 *used)
 			set_pgd(pgdp, v->orig_pgd);
 	}
 	*used = v->nr_mms - hweight_long(v->free_slots) - n;
-	spin_unlock(&v->mms_lock);
+	raw_spin_unlock(&v->mms_lock);
 	if (!n)
 		return 0;
-	kview_flush_all();
+	for (i = 0; i < n; i++)
+		kview_flush_mm(gone[i].mm);	/* lazy CPUs may still run it */
 	synchronize_rcu();	/* no reader still holds an old slot pointer */
 	for (i = 0; i < n; i++) {
 		mmdrop(gone[i].mm);
 		put_pid(gone[i].tgid);
 	}
-	spin_lock(&v->mms_lock);
+	raw_spin_lock(&v->mms_lock);
 	v->free_slots |= slots;
-	spin_unlock(&v->mms_lock);
+	raw_spin_unlock(&v->mms_lock);
 	return n;
 }
 
@@ -399,15 +415,34 @@ u32 kview_view_reap(struct kview_view *v)
 	return used;
 }
 
+/*
+ * Stop mirroring shared writes into @v's pages. Once the view is unmapped no
+ * CPU runs them; and mirroring reads @v's hooks and their sites, which
+ * kview_hooks_release() frees next. Idempotent.
+ */
+static void unmirror_pages(struct kview_view *v)
+{
+	struct kview_page *p;
+
+	list_for_each_entry(p, &v->pages, view_node) {
+		if (list_empty(&p->mirror_node))
+			continue;
+		mutex_lock(kv_sym.text_mutex);
+		kview_mirror_del(p);
+		mutex_unlock(kv_sym.text_mutex);
+		kview_mirror_put();
+	}
+}
+
 /* Restore the shared top-level entry everywhere. Idempotent. */
 void kview_view_unmap(struct kview_view *v)
 {
 	u32 i;
 
-	spin_lock(&v->mms_lock);
+	raw_spin_lock(&v->mms_lock);
 	v->dying = true;
 	if (!v->installed) {
-		spin_unlock(&v->mms_lock);
+		raw_spin_unlock(&v->mms_lock);
 		return;
 	}
 	for (i = 0; i < v->nr_mms && pgd_val(v->top); i++) {
@@ -420,8 +455,9 @@ void kview_view_unmap(struct kview_view *v)
 			set_pgd(pgdp, v->orig_pgd);
 	}
 	v->installed = false;
-	spin_unlock(&v->mms_lock);
-	kview_flush_all();
+	raw_spin_unlock(&v->mms_lock);
+	kview_flush_view(v);
+	unmirror_pages(v);
 }
 
 static unsigned long *shared_pmd_entry(unsigned long addr)
@@ -530,6 +566,12 @@ static struct kview_ptes *get_ptes(struct kview_view *v, unsigned long addr)
 		WRITE_ONCE(*pmdp, with_table(shared, t->table));
 	}
 	list_add(&t->node, &v->ptes);
+	/*
+	 * The region's translations may be cached as one 2 MiB page: drop
+	 * them before a 4 KiB entry of it gets another frame (a TLB holding
+	 * both sizes for one address with different frames is undefined).
+	 */
+	kview_flush_view(v);
 	return t;
 
 err_table:
@@ -597,15 +639,22 @@ int kview_view_map_page(struct kview_view *v, unsigned long addr,
 	p->view = v;
 	p->vaddr = vaddr;
 	INIT_LIST_HEAD(&p->mirror_node);
+	err = kview_mirror_get();	/* coherence first, then the copy */
+	if (err)
+		goto err_free;
 	err = copy_text_page(v, t, p);
-	if (err) {
-		kfree(p);
-		return err;
-	}
+	if (err)
+		goto err_mirror;
 	list_add(&p->view_node, &v->pages);
 found:
 	*out = p;
 	return 0;
+
+err_mirror:
+	kview_mirror_put();
+err_free:
+	kfree(p);
+	return err;
 }
 
 /* Free every private page and table. The view must be unmapped. */
@@ -616,10 +665,8 @@ void kview_view_free(struct kview_view *v)
 	int i;
 
 	WARN_ON_ONCE(v->installed);
+	unmirror_pages(v);
 	list_for_each_entry_safe(p, pn, &v->pages, view_node) {
-		mutex_lock(kv_sym.text_mutex);
-		kview_mirror_del(p);
-		mutex_unlock(kv_sym.text_mutex);
 		__free_page(p->copy);
 		v->text_pages--;
 		kview_account_pages(-1);

@@ -28,6 +28,18 @@ wait "$P" "$Q" "$T" || true
 cat /tmp/trace.txt
 echo "(P did 20000 reads of /dev/zero + the exec'd dd's own few reads; Q did 50000,"
 echo " and FOREIGN = hits from any other process = 0: Q ran the original kernel text)"
+# Broken, not just slow: a hook that missed one of P's 20000 reads, or any hit
+# from another process.
+bad=$(awk '$2 ~ /^(kprobe|kretprobe|syscall-enter|syscall-exit)$/ {
+	rows++
+	if ($3 < 20000) printf "%s %s: %d hits, P made at least 20000 reads\n", $1, $2, $3
+	if ($5 != 0) printf "%s %s: %d hits from untraced processes\n", $1, $2, $5
+} END { if (rows != 4) printf "expected 4 hook rows, got %d\n", rows }' /tmp/trace.txt)
+if [[ -n $bad ]]; then
+	echo "demo: FAILED:"
+	printf '  %s\n' "$bad"
+	exit 1
+fi
 
 say "nothing left behind"
 "$kview" stat

@@ -87,7 +87,7 @@ safe='^/[A-Za-z0-9._/@+,:=-]*$'
 # The guest's /tmp is a tmpfs: a repo under the host's /tmp (a CI clone, say)
 # is exported on its own and mounted at the same path there (guest-init).
 repo_share=0
-case $repo/ in /tmp/* | /var/tmp/* | /run/* | /dev/shm/*) repo_share=1 ;; esac
+case $repo/ in /tmp/* | /var/tmp/* | /run/* | /dev/shm/* | /root/* | /home/*) repo_share=1 ;; esac
 
 kver=$("$here/kver.sh") || die "no usable kernel (see above); run tests/vm/install-deps.sh"
 kernel=/boot/vmlinuz-$kver
@@ -252,6 +252,13 @@ else
 		head -n 20 <<<"$hits"
 		echo "----"
 	fi
+fi
+
+# The guest's root is the host's, read-only: a program that writes outside the
+# guest's tmpfs dirs (a tool's default config in a home directory, say) works
+# only on a machine where a host run left that file behind. Never allowed.
+if ro=$(grep -m1 -E 'Read-only file system' "$out/cmd.log"); then
+	fails+=("a write outside the guest's tmpfs dirs: $ro")
 fi
 
 # taint: only O (4096, out-of-tree) and E (8192, unsigned module) are allowed.
