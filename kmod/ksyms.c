@@ -61,6 +61,8 @@ int kview_ksyms_init(void)
 	unsigned long addr = find_lookup_name();
 	int i, err = 0;
 
+	/* a prototype the kernel's headers declare must be the one we call */
+	BUILD_BUG_ON(!__same_type(kv_sym.get_kprobe, &get_kprobe));
 	if (!addr) {
 		pr_err("cannot locate kallsyms_lookup_name (CONFIG_KPROBES?)\n");
 		return -ENOENT;

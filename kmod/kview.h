@@ -44,8 +44,8 @@ struct kview_ksyms {
 	void (*rethook_hook)(struct rethook_node *node, struct pt_regs *regs,
 			     bool mcount);
 	int __percpu *bpf_prog_active;	/* the tracing BPF recursion guard */
-	/* prototype from the kernel's own header: checked at build time */
-	typeof(&get_kprobe) get_kprobe;
+	/* checked against linux/kprobes.h at build time (ksyms.c) */
+	struct kprobe *(*get_kprobe)(void *addr);
 	/*
 	 * arch/x86/include/asm/tlbflush.h declares it for built-in code only
 	 * (#ifndef MODULE); the same prototype in 6.1 and 6.12.

@@ -52,7 +52,7 @@ void kview_flush_mm(struct mm_struct *mm)
 /* Every address space in @v. Caller holds v->lock (slots stay allocated). */
 void kview_flush_view(struct kview_view *v)
 {
-	u32 i, n = smp_load_acquire(&v->nr_mms);
+	u32 i, n = smp_load_acquire(&v->nr_mms); /* pairs with attach */
 
 	for (i = 0; i < n; i++) {
 		struct mm_struct *mm = READ_ONCE(v->mms[i]);
