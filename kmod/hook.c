@@ -37,13 +37,34 @@ static LIST_HEAD(sites);
 static void site_poll_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(site_poll, site_poll_fn);
 
+/*
+ * Let the aggregator holding our kprobe run our handler: enable our child
+ * only. No kprobe API does that without arming the aggregator when it is
+ * disabled, so the flag is cleared under kprobe_mutex, as the kprobe core
+ * changes flags; nothing arms on a child's flag.
+ */
+static void site_child_enable(struct kview_site *s)
+{
+	mutex_lock(kv_sym.kprobe_mutex);
+	if (!list_empty(&s->kp.list))
+		s->kp.flags &= ~KPROBE_FLAG_DISABLED;
+	mutex_unlock(kv_sym.kprobe_mutex);
+}
+
 /* Disarm @s's aggregator unless another child needs it; keep ours enabled. */
 static void site_quiet(struct kview_site *s)
 {
 	if (!disable_kprobe(&s->kp))
-		s->kp.flags &= ~KPROBE_FLAG_DISABLED;
+		site_child_enable(s);
 }
 
+/*
+ * Also: a kprobe that was not aggregated when we registered it (the address
+ * cannot take an optimized jump) keeps DISABLED, which arms nothing; if
+ * someone later registers a kprobe at the same address, the kprobe core
+ * puts ours in an aggregator as a disabled child, whose handler it skips:
+ * our hook would count nothing from then on. Enable it.
+ */
 static void site_poll_fn(struct work_struct *work)
 {
 	struct kview_site *s;
@@ -52,6 +73,8 @@ static void site_poll_fn(struct work_struct *work)
 	list_for_each_entry(s, &sites, node) {
 		if (atomic_xchg(&s->shared_armed, 0) && !list_empty(&s->kp.list))
 			site_quiet(s);
+		else if (!list_empty(&s->kp.list) && kprobe_disabled(&s->kp))
+			site_child_enable(s);
 	}
 	if (!list_empty(&sites))
 		schedule_delayed_work(&site_poll, SITE_POLL_INTERVAL);
@@ -313,7 +336,7 @@ static struct kview_site *site_get(unsigned long addr, bool shared)
 	if (shared)
 		goto out;	/* armed; not in the list of private sites */
 	if (!list_empty(&s->kp.list)) {
-		s->kp.flags &= ~KPROBE_FLAG_DISABLED;
+		site_child_enable(s);
 		site_quiet(s);
 	}
 	if (list_empty(&sites))

@@ -38,6 +38,7 @@ static const struct {
 } wanted[] = {
 	SYM(init_mm, "init_mm"),
 	SYM(text_mutex, "text_mutex"),
+	SYM(kprobe_mutex, "kprobe_mutex"),
 	SYM(poking_mm, "poking_mm"),
 	SYM(stext, "_stext"),
 	SYM(etext, "_etext"),

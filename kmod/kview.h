@@ -28,6 +28,7 @@ struct kview_ksyms {
 	unsigned long (*lookup_name)(const char *name);
 	struct mm_struct *init_mm;
 	struct mutex *text_mutex;	/* serializes all kernel text writes */
+	struct mutex *kprobe_mutex;	/* kprobe flags (CONFIG_KALLSYMS_ALL) */
 	struct mm_struct **poking_mm;
 	unsigned long stext;
 	unsigned long etext;

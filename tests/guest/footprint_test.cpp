@@ -211,7 +211,28 @@ std::string lines(const std::vector<std::string>& v, size_t max = 12) {
     return s;
 }
 
-bool exact(const Diff& d) { return d.bad.empty() && d.excused.empty(); }
+// Loading any module (measured with drivers/net/dummy.ko, no kview) makes
+// pages of the image that were freed after boot (the alignment padding
+// after text and rodata, the init sections) read-only in the kernel's high
+// mapping: module memory taken from those pages gets its permissions in
+// every alias. Not kview's doing; excused, and printed.
+struct ModuleLoading {
+    uint64_t pad[3][2];
+    explicit ModuleLoading(const Syms& s)
+        : pad{{s.at("_etext"), s.at("__start_rodata")},
+              {s.at("__end_rodata"), s.at("__end_rodata_hpage_align")},
+              {s.at("__init_begin"), s.at("__init_end")}} {}
+    bool operator()(const std::string& k, uint64_t a, uint64_t b) const {
+        int i, j;
+        if (std::sscanf(k.c_str(), "pte[%d][%d]", &i, &j) != 2 || (a ^ b) != 2) // _PAGE_RW only
+            return false;
+        uint64_t va = kKernelMap + (static_cast<uint64_t>(i) << 21) + (static_cast<uint64_t>(j) << 12);
+        for (const auto& r : pad)
+            if (va >= r[0] && va < r[1])
+                return true;
+        return false;
+    }
+};
 
 std::string kprobes_list() { return guest::read_file("/sys/kernel/debug/kprobes/list"); }
 
@@ -243,8 +264,11 @@ TEST(Footprint, SharedKernelIsUnchangedByKview) {
     Snapshot loaded = snapshot(syms);
     ASSERT_TRUE(loaded.ok);
     auto no = [](auto&&...) { return false; };
-    Diff d = diff(syms, none, loaded, no, no);
-    EXPECT_TRUE(exact(d)) << "insmod alone changed the shared kernel:\n" << lines(d.bad);
+    ModuleLoading modules(syms);
+    Diff d = diff(syms, none, loaded, no, modules);
+    EXPECT_TRUE(d.bad.empty()) << "insmod alone changed the shared kernel:\n" << lines(d.bad);
+    if (!d.excused.empty())
+        std::printf("[ figures  ] module loading (any module does it):\n%s", lines(d.excused).c_str());
     EXPECT_EQ(kprobes_list(), probes_none) << "insmod registered a kprobe";
 
     // Views of every kind: entry, return and syscall hooks, fork and exec
@@ -277,7 +301,7 @@ TEST(Footprint, SharedKernelIsUnchangedByKview) {
         // hook loses its Global bit while hooked.
         bool pti = guest::sh("grep -qw pti /proc/cpuinfo").status == 0;
         auto entry_ok = [&](const std::string& k, uint64_t a, uint64_t b) {
-            return !pti && k.rfind("pmd[", 0) == 0 && (a ^ b) == kGlobal;
+            return (!pti && k.rfind("pmd[", 0) == 0 && (a ^ b) == kGlobal) || modules(k, a, b);
         };
         Diff dl = diff(syms, none, live, text_ok, entry_ok);
         EXPECT_TRUE(dl.bad.empty()) << "live views changed the shared kernel beyond the documented residuals:\n"
@@ -287,15 +311,15 @@ TEST(Footprint, SharedKernelIsUnchangedByKview) {
     }
     Snapshot closed = snapshot(syms);
     ASSERT_TRUE(closed.ok);
-    d = diff(syms, none, closed, no, no);
-    EXPECT_TRUE(exact(d)) << "closing every view left the shared kernel changed:\n" << lines(d.bad);
+    d = diff(syms, none, closed, no, modules);
+    EXPECT_TRUE(d.bad.empty()) << "closing every view left the shared kernel changed:\n" << lines(d.bad);
     EXPECT_EQ(kprobes_list(), probes_none) << "a kprobe outlived the views";
 
     ASSERT_EQ(guest::sh("rmmod kview").status, 0);
     Snapshot unloaded = snapshot(syms);
     ASSERT_TRUE(unloaded.ok);
-    d = diff(syms, none, unloaded, no, no);
-    EXPECT_TRUE(exact(d)) << "rmmod left the shared kernel changed:\n" << lines(d.bad);
+    d = diff(syms, none, unloaded, no, modules);
+    EXPECT_TRUE(d.bad.empty()) << "rmmod left the shared kernel changed:\n" << lines(d.bad);
 }
 
 // A process whose two threads read one byte at a time until killed: both
@@ -477,3 +501,4 @@ TEST(Footprint, UntracedCpuReceivesNoIpi) {
 }
 
 } // namespace
+

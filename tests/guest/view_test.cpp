@@ -302,6 +302,59 @@ TEST_F(Coherence, UnderLiveTextPatching) {
                 steps.size(), static_cast<unsigned long long>(s.mirrored_writes));
 }
 
+// A stock kprobe at the very address of a kview hook, for every instruction
+// kview can hook in vfs_read's first 48 bytes: the traced process keeps every
+// event while the stock kprobe is armed (optimized or not) and after it is
+// gone, and untraced processes stop entering kview's handler. Where the
+// address cannot take an optimized jump, kview's kprobe was not put in an
+// aggregator when it was registered; the stock kprobe then makes it a
+// disabled child of a new one, whose handler the kprobe core skips (before
+// 2026-12-01 the hook counted nothing from then on).
+TEST_F(Coherence, StockKprobeAtEachHookAddress) {
+    const std::string t = guest::tracefs();
+    Child p, q;
+    int tried = 0, optimized = 0;
+    for (uint32_t off = 0; off < 48; off++) {
+        View v = make_view(p.pid());
+        auto h = v.add_kprobe("vfs_read", off);
+        if (!h.ok())
+            continue; // not an instruction boundary, or a site the kernel refuses
+        tried++;
+        SCOPED_TRACE("vfs_read+5+" + std::to_string(off));
+        const std::string name = "kvat" + std::to_string(off);
+        char at[32];
+        std::snprintf(at, sizeof(at), "vfs_read+0x%x ", 5 + off);
+        auto r = guest::sh("echo 'p:" + name + " vfs_read+" + std::to_string(5 + off) + "' >> " + t +
+                           "/kprobe_events && echo 1 > " + t + "/events/kprobes/" + name + "/enable");
+        ASSERT_EQ(r.status, 0) << r.out;
+        usleep(600 * 1000); // the optimizer's delay, and one kview poll
+        std::istringstream list(guest::read_file("/sys/kernel/debug/kprobes/list"));
+        bool opt = false;
+        for (std::string line; std::getline(list, line);)
+            opt |= line.find(at) != std::string::npos && line.find("[OPTIMIZED]") != std::string::npos;
+        optimized += opt;
+        auto count = [&](const char* when) {
+            auto b = stats_of(v);
+            p.reads(100);
+            auto a = stats_of(v);
+            EXPECT_EQ(a.hooks[0].hits - b.hooks[0].hits, 100u) << when;
+        };
+        count("with the stock kprobe armed");
+        r = guest::sh("echo 0 > " + t + "/events/kprobes/" + name + "/enable && echo '-:" + name + "' >> " + t +
+                      "/kprobe_events");
+        ASSERT_EQ(r.status, 0) << r.out;
+        q.reads(50);
+        usleep(600 * 1000);
+        count("after the stock kprobe is gone");
+        auto s0 = stats_of(v);
+        q.reads(200);
+        EXPECT_EQ(stats_of(v).foreign_mm_hits, s0.foreign_mm_hits) << "our address stayed armed in shared text";
+    }
+    std::printf("[ figures  ] stock kprobe at each of %d kview hook addresses in vfs_read; %d of them optimized\n",
+                tried, optimized);
+    EXPECT_GE(tried, 4);
+}
+
 // --- Lifetime (acceptance 5) -------------------------------------------------
 
 class Lifetime : public Views {};
