@@ -240,7 +240,16 @@ class Memcached {
                      "-U", "0", "-t", "2", "-c", "4096", "-m", "256", nullptr);
             ::_exit(127);
         }
-        for (int i = 0; i < 200 && pid_ > 0; i++) { // wait until it accepts
+        // Wait until it accepts: up to 30 s (an emulated CPU on a busy host
+        // can take more than 10), or until it exits.
+        for (int i = 0; i < 600 && pid_ > 0; i++) {
+            int st = 0;
+            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+                why_ = WIFEXITED(st) ? "exited with status " + std::to_string(WEXITSTATUS(st))
+                                     : "killed by signal " + std::to_string(WTERMSIG(st));
+                pid_ = -1;
+                break;
+            }
             int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
             sockaddr_in a{};
             a.sin_family = AF_INET;
@@ -254,6 +263,8 @@ class Memcached {
             }
             ::usleep(50000);
         }
+        if (!ok_ && why_.empty())
+            why_ = pid_ > 0 ? "did not accept connections within 30 s" : "could not be started";
     }
     ~Memcached() {
         if (pid_ > 0) {
@@ -265,9 +276,11 @@ class Memcached {
     Memcached& operator=(const Memcached&) = delete;
     [[nodiscard]] bool ok() const { return ok_; }
     [[nodiscard]] pid_t pid() const { return pid_; }
+    [[nodiscard]] const std::string& why() const { return why_; }
 
   private:
     pid_t pid_ = -1;
+    std::string why_;
     bool ok_ = false;
 };
 
@@ -1095,7 +1108,7 @@ int cmd_run(Params p) {
     }
     Memcached mc(p.load.port);
     if ((want(p, "memcaslap") || want(p, "memload")) && !mc.ok()) {
-        std::fprintf(stderr, "kview-bench: memcached did not start on port %u\n", p.load.port);
+        std::fprintf(stderr, "kview-bench: memcached on port %u: %s\n", p.load.port, mc.why().c_str());
         return 1;
     }
     auto elapsed = [&] { return now_s() - t_start; };
