@@ -491,6 +491,15 @@ TEST(Footprint, TracedProcessPatchesKernelText) {
         _exit(127);
     }
     ASSERT_GT(sh, 0);
+    // The view is for the shell, not for the image it replaces: wait for
+    // the exec (it then blocks on the fifo).
+    for (int i = 0; i < 500; i++) {
+        char exe[256] = {};
+        ssize_t n = readlink(("/proc/" + std::to_string(sh) + "/exe").c_str(), exe, sizeof(exe) - 1);
+        if (n > 0 && std::string(exe).find("bash") != std::string::npos)
+            break;
+        usleep(10 * 1000);
+    }
     uint64_t vfs_read = syms.at("vfs_read"), kfree = syms.at("kfree");
     auto read0 = dev.value().read_text(vfs_read & ~4095ULL, 4096);
     auto kfree0 = dev.value().read_text(kfree & ~4095ULL, 4096);
@@ -499,8 +508,10 @@ TEST(Footprint, TracedProcessPatchesKernelText) {
         // Fork following: the shell's commands are its children.
         auto v = View::create(sh, KVIEW_VIEW_FOLLOW_FORK | KVIEW_VIEW_EXEC_REAPPLY);
         ASSERT_TRUE(v.ok()) << v.error().message();
-        ASSERT_TRUE(v.value().add_kprobe("vfs_read").ok());
-        ASSERT_TRUE(v.value().add_kprobe("kfree").ok());
+        for (const char* f : {"vfs_read", "kfree"}) {
+            auto h = v.value().add_kprobe(f);
+            ASSERT_TRUE(h.ok()) << f << ": " << h.error().message();
+        }
         ASSERT_EQ(guest::sh("echo go > " + go).status, 0);
         EXPECT_EQ(guest::read_file(done), "ok\n") << "the traced shell's patching failed";
         int st = 0;
