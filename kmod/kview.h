@@ -170,6 +170,7 @@ void kview_account_pages(long delta);
 
 /* view.c */
 int kview_view_build(struct kview_view *v);
+void kview_view_install(struct kview_view *v);
 void kview_view_build_shared(struct kview_view *v);
 bool kview_view_attach(struct kview_view *v, struct mm_struct *mm,
 		       struct pid *tgid);

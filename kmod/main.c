@@ -228,7 +228,9 @@ static int view_create(struct kview_file *f, struct kview_view_create *req)
 	else
 		err = kview_view_build(v);
 	if (!err)
-		err = kview_follow_init(v);
+		err = kview_follow_init(v);	/* before the target can fork */
+	if (!err && !(v->flags & KVIEW_VIEW_SHARED_TEXT))
+		kview_view_install(v);
 	mutex_unlock(&v->lock);
 	if (err) {
 		view_destroy(v);

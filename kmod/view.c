@@ -155,7 +155,7 @@ void kview_view_build_shared(struct kview_view *v)
 	raw_spin_unlock(&v->mms_lock);
 }
 
-/* Build the private tables and map them into v->mms[0], the target. */
+/* Build the private tables for v->mms[0], the target (not mapped yet). */
 int kview_view_build(struct kview_view *v)
 {
 	unsigned long addr = __START_KERNEL_map;
@@ -221,12 +221,21 @@ int kview_view_build(struct kview_view *v)
 	}
 
 	v->top = __pgd(top);
+	return 0;
+}
+
+/*
+ * Map the built view into v->mms[0], the target. Hooks planted before this
+ * (fork/exec following: follow.c) are live from the first instruction the
+ * target runs on it.
+ */
+void kview_view_install(struct kview_view *v)
+{
 	raw_spin_lock(&v->mms_lock);
-	set_pgd(pgdp, v->top);
+	set_pgd(kernel_top_entry(v->mms[0]), v->top);
 	v->installed = true;
 	raw_spin_unlock(&v->mms_lock);
 	kview_flush_mm(v->mms[0]);
-	return 0;
 }
 
 /* Is @mm in a slot of @v other than @skip? Caller holds v->mms_lock. */
