@@ -220,10 +220,11 @@ static void scrub_private_bytes(unsigned long pfn, unsigned int off,
 		for (i = 0; i < v->nr_hooks; i++) {
 			struct kview_hook *h = v->hooks[i];
 			unsigned int o = offset_in_page(h->site->kp.addr);
-			u8 *b = (u8 *)src + (o - off);
+			u8 *b;
 
 			if (h->page != p || !carries_private_int3(h, o, off, src, len))
 				continue;
+			b = (u8 *)src + (o - off);	/* the writer's buffer */
 			if (!writable(b)) {
 				pr_warn_ratelimited("a private int3 reaches shared text at %pS from a read-only buffer\n",
 						    h->site->kp.addr);
