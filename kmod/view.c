@@ -450,8 +450,9 @@ void kview_view_unmap(struct kview_view *v)
 
 	raw_spin_lock(&v->mms_lock);
 	v->dying = true;
-	if (!v->installed) {
+	if (!v->installed) {	/* never mapped, or unmapped already */
 		raw_spin_unlock(&v->mms_lock);
+		unmirror_pages(v);
 		return;
 	}
 	for (i = 0; i < v->nr_mms && pgd_val(v->top); i++) {
