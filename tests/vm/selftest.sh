@@ -12,7 +12,8 @@
 # The kernel clears the la57 cpuinfo flag when it does not use 5-level paging, so
 # "la57 present" means "5-level paging in use"; PTI in use shows as the "pti"
 # flag (the meltdown sysfs file says "Not affected" even with pti=on). Then (unless --no-negative) on
-# variant max: a failing command, an injected dmesg WARNING, a command timeout
+# variant max: a failing command, an injected dmesg WARNING, a write to the
+# read-only root, the host's /root seen as an empty tmpfs, a command timeout
 # and a whole-guest timeout must each give FAIL.
 # Results: build/vm-out/selftest/<variant>/ ; summary with timings on stdout.
 set -euo pipefail
@@ -117,6 +118,9 @@ if ((negative)); then
 	expect_fail exit-code "command exited with rc 3" -- 'echo failing on purpose; exit 3'
 	expect_fail dmesg-warning "dmesg: WARNING: kview selftest" -- "echo 'WARNING: kview selftest' >/dev/kmsg"
 	expect_fail taint "disallowed bits: 64(U)" -- 'echo 64 >/proc/sys/kernel/tainted'
+	expect_fail read-only-write "a write outside the guest's tmpfs dirs" -- 'touch /usr/kview-selftest || true'
+	expect_fail host-home-hidden "command exited with rc 4" -- \
+		'[ -z "$(ls -A /root)" ] && [ "$(stat -f -c %T /root)" = tmpfs ] && exit 4; exit 0'
 	expect_fail cmd-timeout "timed out after 5 s" --cmd-timeout 5 -- 'sleep 60'
 	expect_fail guest-timeout "did not finish within 20 s" --timeout 20 --cmd-timeout 100 -- 'sleep 100'
 fi
