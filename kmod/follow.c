@@ -22,19 +22,24 @@
 #include <linux/sched/signal.h>
 #include "kview.h"
 
+static int follow_hook(struct kview_view *v, u32 kind, const char *symbol)
+{
+	int err = kview_hook_add_internal(v, kind, symbol);
+
+	if (err)
+		pr_info("view %u: cannot hook %s (%d): fork/exec following unavailable\n",
+			v->id, symbol, err);
+	return err;
+}
+
 int kview_follow_init(struct kview_view *v)
 {
 	int err = 0;
 
 	if (v->flags & KVIEW_VIEW_FOLLOW_FORK)
-		err = kview_hook_add_internal(v, KVIEW_HOOK_FOLLOW_FORK,
-					      "wake_up_new_task");
+		err = follow_hook(v, KVIEW_HOOK_FOLLOW_FORK, "wake_up_new_task");
 	if (!err && (v->flags & KVIEW_VIEW_EXEC_REAPPLY))
-		err = kview_hook_add_internal(v, KVIEW_HOOK_FOLLOW_EXEC,
-					      "begin_new_exec");
-	if (err)
-		pr_info("view %u: cannot hook %s (%d): fork/exec following unavailable\n",
-			v->id, err == -ENOENT ? "a symbol" : "process creation", err);
+		err = follow_hook(v, KVIEW_HOOK_FOLLOW_EXEC, "begin_new_exec");
 	return err;
 }
 
