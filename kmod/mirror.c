@@ -28,8 +28,9 @@
  * byte is corrected in the writer's own buffer (scrub_private_bytes), so
  * that shared text, the private copies and the writer's read-back all agree.
  *
- * The kprobe exists only while some private page does (kview_mirror_get/put):
- * a loaded module without views patches nothing.
+ * The kprobe exists only while some private page does, and for a second
+ * after the last one goes (kview_mirror_get/put): a loaded module without
+ * views patches nothing.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -39,9 +40,17 @@
 /* Private pages of all views; protected by text_mutex. */
 static LIST_HEAD(mirror_pages);
 
-/* Users of the text_poke_memcpy kprobe: private pages alive. */
+/*
+ * Users of the text_poke_memcpy kprobe: private pages alive. The kprobe
+ * outlives the last one by MIRROR_LINGER, so that views created and closed
+ * in a row do not patch kernel text (and IPI every CPU) each time.
+ */
+#define MIRROR_LINGER HZ
 static DEFINE_MUTEX(mirror_lock);
 static unsigned long mirror_users;
+static bool mirror_registered;
+static void mirror_idle_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(mirror_idle, mirror_idle_fn);
 
 static void replant_fn(struct work_struct *work);
 static DECLARE_WORK(replant_work, replant_fn);
@@ -286,7 +295,7 @@ int kview_mirror_get(void)
 	int err = 0;
 
 	mutex_lock(&mirror_lock);
-	if (!mirror_users) {
+	if (!mirror_registered) {
 		/* a kprobe is registered afresh each time: no stale state */
 		memset(&mirror_kp, 0, sizeof(mirror_kp));
 		mirror_kp.symbol_name = "text_poke_memcpy";
@@ -295,6 +304,7 @@ int kview_mirror_get(void)
 		if (err)
 			pr_err("cannot hook text_poke_memcpy (%d): no coherence, no private pages\n",
 			       err);
+		mirror_registered = !err;
 	}
 	if (!err)
 		mirror_users++;
@@ -302,16 +312,36 @@ int kview_mirror_get(void)
 	return err;
 }
 
+static void mirror_unregister(void)
+{
+	if (mirror_registered && !mirror_users) {
+		unregister_kprobe(&mirror_kp);	/* waits for running handlers */
+		mirror_registered = false;
+	}
+}
+
+static void mirror_idle_fn(struct work_struct *work)
+{
+	mutex_lock(&mirror_lock);
+	mirror_unregister();
+	mutex_unlock(&mirror_lock);
+}
+
 /* Drop a kview_mirror_get() reference; its page left the list already. */
 void kview_mirror_put(void)
 {
 	mutex_lock(&mirror_lock);
 	if (!--mirror_users)
-		unregister_kprobe(&mirror_kp);	/* waits for running handlers */
+		mod_delayed_work(system_wq, &mirror_idle, MIRROR_LINGER);
 	mutex_unlock(&mirror_lock);
 }
 
+/* Module exit: no view, so no private page, is left. */
 void kview_mirror_exit(void)
 {
+	cancel_delayed_work_sync(&mirror_idle);
+	mutex_lock(&mirror_lock);
+	mirror_unregister();
+	mutex_unlock(&mirror_lock);
 	cancel_work_sync(&replant_work);
 }
