@@ -231,6 +231,13 @@ struct ModuleLoading {
     }
 };
 
+std::string kprobes_list() { return guest::read_file("/sys/kernel/debug/kprobes/list"); }
+
+std::string ko_path() {
+    const char* k = std::getenv("KVIEW_KO");
+    return k ? k : "kmod/kview.ko";
+}
+
 // Loads the module again when a test that unloads it ends, however it ends.
 struct ModuleBack {
     ~ModuleBack() {
