@@ -175,6 +175,7 @@ void kview_view_build_shared(struct kview_view *v);
 bool kview_view_attach(struct kview_view *v, struct mm_struct *mm,
 		       struct pid *tgid);
 bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm);
+bool kview_mm_on_view(struct mm_struct *mm);
 bool kview_view_live(struct kview_view *v);
 u32 kview_view_reap(struct kview_view *v);
 void kview_reap_soon(bool now);

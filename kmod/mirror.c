@@ -128,19 +128,6 @@ static void replant_fn(struct work_struct *work)
 	mutex_unlock(kv_sym.text_mutex);
 }
 
-/*
- * Does the writer run on a view's page tables? __text_poke() has
- * switched to poking_mm for the copy; it reads back through active_mm.
- */
-static bool writer_on_view(void)
-{
-	struct mm_struct *mm = current->active_mm;
-	unsigned long k = __START_KERNEL_map;
-
-	return mm && pgd_val(*pgd_offset_pgd(mm->pgd, k)) !=
-		     pgd_val(*pgd_offset_pgd(kv_sym.init_mm->pgd, k));
-}
-
 static void mirror_page(struct kview_page *p, unsigned int off,
 			const u8 *src, size_t len)
 {
@@ -148,9 +135,12 @@ static void mirror_page(struct kview_page *p, unsigned int off,
 	atomic64_inc(&p->view->mirrored_writes);
 	/*
 	 * Every hook of the page: the write may have undone a covering jump
-	 * whose last byte written is not the hook's own.
+	 * whose last byte written is not the hook's own. __text_poke() has
+	 * switched to poking_mm for the copy and reads it back through
+	 * active_mm: on a view's tables that read would see a replanted int3,
+	 * so there the hooks go back from a work item, after the write.
 	 */
-	if (writer_on_view()) {
+	if (current->active_mm && kview_mm_on_view(current->active_mm)) {
 		u8 *dst = (u8 *)page_address(p->copy);
 		struct kview_view *v = p->view;
 		u32 i;

@@ -133,6 +133,13 @@ static pgd_t *kernel_top_entry(struct mm_struct *mm)
 	return pgd_offset_pgd(mm->pgd, __START_KERNEL_map);
 }
 
+/* Does @mm map the kernel image through a view's tables (not init_mm's)? */
+bool kview_mm_on_view(struct mm_struct *mm)
+{
+	return !same_entry(READ_ONCE(*kernel_top_entry(mm)),
+			   READ_ONCE(*kernel_top_entry(kv_sym.init_mm)));
+}
+
 /*
  * The image's PMD page must hold nothing but the image: with KASLR
  * (KERNEL_IMAGE_SIZE = 1 GiB) modules start in the next PUD entry. Were
