@@ -1,11 +1,15 @@
 #include "actions.hpp"
 
+#include <time.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/kview.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "json.hpp"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wold-style-cast"
@@ -51,7 +55,8 @@ void print_log2(FILE* out, const char* unit, const std::vector<uint64_t>& slots)
         int stars = static_cast<int>(slots[i] * 40 / max);
         std::fprintf(out, "%10llu -> %-10llu : %-8llu |%-40s|\n",
                      static_cast<unsigned long long>(lo), static_cast<unsigned long long>(hi),
-                     static_cast<unsigned long long>(slots[i]), std::string(static_cast<size_t>(stars), '*').c_str());
+                     static_cast<unsigned long long>(slots[i]),
+                     std::string(static_cast<size_t>(stars), '*').c_str());
     }
 }
 
@@ -86,6 +91,9 @@ Result<std::unique_ptr<Actions>> Actions::load(const ActionSpec& spec, bool json
     a->json_ = json;
     a->out_ = out;
     a->labels_ = std::move(labels);
+    timespec mono{};
+    clock_gettime(CLOCK_MONOTONIC, &mono); // bpf_ktime_get_ns()'s clock
+    a->mono_to_unix_ns_ = unix_now_ns() - (int64_t{mono.tv_sec} * 1000000000 + mono.tv_nsec);
     a->skel_ = kview_actions__open();
     if (!a->skel_)
         return errno_error("open built-in BPF actions");
@@ -108,9 +116,15 @@ Actions::~Actions() {
     kview_actions__destroy(skel_);
 }
 
-int Actions::entry_fd() const { return bpf_program__fd(skel_->progs.kview_entry); }
-int Actions::return_fd() const { return bpf_program__fd(skel_->progs.kview_return); }
-int Actions::events_fd() const { return rb_ ? ring_buffer__epoll_fd(rb_) : -1; }
+int Actions::entry_fd() const {
+    return bpf_program__fd(skel_->progs.kview_entry);
+}
+int Actions::return_fd() const {
+    return bpf_program__fd(skel_->progs.kview_return);
+}
+int Actions::events_fd() const {
+    return rb_ ? ring_buffer__epoll_fd(rb_) : -1;
+}
 
 Result<void> Actions::attach_tracepoints(const std::vector<std::string>& names, pid_t tgid) {
     uint32_t key = static_cast<uint32_t>(tgid);
@@ -166,14 +180,18 @@ int Actions::on_event(void* self, void* data, size_t size) {
         label = "tracepoint:" + a->tracepoints_[e.hook - KVIEW_MAX_HOOKS];
     double t = static_cast<double>(e.ts - a->first_ts_) / 1e9;
     if (a->json_)
-        std::fprintf(a->out_,
-                     "{\"event\":{\"time\":%.9f,\"comm\":\"%s\",\"pid\":%u,\"tid\":%u,"
-                     "\"hook\":\"%s\",\"type\":\"%s\",\"%s\":%llu}}\n",
-                     t, comm.c_str(), e.pid, e.tid, label.c_str(), e.is_return ? "return" : "entry",
-                     e.is_return ? "retval" : "arg1", static_cast<unsigned long long>(e.value));
+        emit(a->out_, "event",
+             {{"rel_s", t},
+              {"comm", comm},
+              {"pid", e.pid},
+              {"tid", e.tid},
+              {"hook", label},
+              {"dir", e.is_return ? "return" : "entry"},
+              {e.is_return ? "retval" : "arg1", hex(e.value)}},
+             static_cast<int64_t>(e.ts) + a->mono_to_unix_ns_);
     else
-        std::fprintf(a->out_, "%12.6f %-16s %7u %7u %-24s %-6s %s=0x%llx\n", t, comm.c_str(),
-                     e.pid, e.tid, label.c_str(), e.is_return ? "return" : "entry",
+        std::fprintf(a->out_, "%12.6f %-16s %7u %7u %-24s %-6s %s=0x%llx\n", t, comm.c_str(), e.pid,
+                     e.tid, label.c_str(), e.is_return ? "return" : "entry",
                      e.is_return ? "ret" : "arg1", static_cast<unsigned long long>(e.value));
     return 0;
 }
@@ -195,20 +213,18 @@ void Actions::print_summary() {
         }
         bool lat = spec_.action == Action::Latency;
         if (json_) {
-            std::fprintf(out_, "{\"hist\":{\"hook\":\"%s\",\"unit\":\"%s\",\"buckets\":[",
-                         labels_[h].c_str(), lat ? "nsecs" : ("arg" + std::to_string(spec_.arg)).c_str());
-            bool first = true;
+            Json buckets = Json::array();
             for (uint32_t s = 0; s < kSlots; s++) {
                 if (!slots[s])
                     continue;
                 uint64_t lo = s == 0 ? 0 : (uint64_t{1} << (s - 1));
                 uint64_t hi = s == 0 ? 0 : (uint64_t{1} << s) - 1;
-                std::fprintf(out_, "%s{\"low\":%llu,\"high\":%llu,\"count\":%llu}", first ? "" : ",",
-                             static_cast<unsigned long long>(lo), static_cast<unsigned long long>(hi),
-                             static_cast<unsigned long long>(slots[s]));
-                first = false;
+                buckets.push_back({{"low", u64(lo)}, {"high", u64(hi)}, {"count", u64(slots[s])}});
             }
-            std::fprintf(out_, "]}}\n");
+            emit(out_, "hist",
+                 {{"hook", labels_[h]},
+                  {"unit", lat ? "nsecs" : "arg" + std::to_string(spec_.arg)},
+                  {"buckets", buckets}});
         } else {
             std::fprintf(out_, "\n@%s %s:\n", labels_[h].c_str(),
                          lat ? "latency" : ("arg" + std::to_string(spec_.arg)).c_str());

@@ -47,7 +47,8 @@ class Actions {
 
     // Tracepoints: attached globally and filtered on the traced tgid
     // ("filtered, not private"). names: "category:name".
-    [[nodiscard]] Result<void> attach_tracepoints(const std::vector<std::string>& names, pid_t tgid);
+    [[nodiscard]] Result<void> attach_tracepoints(const std::vector<std::string>& names,
+                                                  pid_t tgid);
     struct TracepointStats {
         std::string name;
         uint64_t hits = 0;     // from the traced process
@@ -67,6 +68,7 @@ class Actions {
     kview_actions* skel_ = nullptr;
     ring_buffer* rb_ = nullptr;
     uint64_t first_ts_ = 0;
+    int64_t mono_to_unix_ns_ = 0; // event time (CLOCK_MONOTONIC) to wall clock
 };
 
 } // namespace kview::cli

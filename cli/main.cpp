@@ -2,12 +2,12 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -16,13 +16,14 @@
 #include <vector>
 
 #include "actions.hpp"
+#include "json.hpp"
 #include "kview/bpf.hpp"
 #include "kview/parse.hpp"
 #include "kview/view.hpp"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: kview <command> [options]
+constexpr const char* kCommands = R"(usage: kview <command> [options]
 
 Trace one process with kernel hooks that fire for that process only: kview
 gives it a private copy of the hooked kernel text; every other process keeps
@@ -32,11 +33,13 @@ Commands:
   trace -p PID HOOK...   count hook hits in process PID until Ctrl-C / -d
   attach -p PID --obj F  attach the kprobe/kretprobe/ksyscall programs of the
                          libbpf object F to process PID only, until Ctrl-C / -d
-  list                   every view in the system: pid, state, hooks, pages
-  stat [VIEW]            module-wide accounting (live views, pages, bytes), or one view
-  version                CLI, library, ABI and module versions
-  help                   this text
+  list [-f json]         every view in the system: pid, state, hooks, pages
+  stat [-f json] [VIEW]  module-wide accounting (live views, pages, bytes), or one view
+  version [-f json]      CLI, library, ABI and module versions
+  help                   this text ('kview trace --help': trace options only)
+)";
 
+constexpr const char* kTraceOptions = R"(
 trace options:
   -p, --pid PID          process to trace (all its threads)
   -c, --command CMD      run `sh -c CMD` traced from its first instruction (follows
@@ -46,13 +49,14 @@ trace options:
   -s, --syscall NAME     hook syscall NAME's entry and exit (e.g. read, sendmsg)
   -t, --tracepoint CAT:NAME  count tracepoint hits of the target. NOT PRIVATE: attached
                          globally and filtered by pid (labelled "filtered" in the output)
-  -d, --duration DUR     stop after DUR (500ms, 10s, 2m); default: until Ctrl-C
-  -i, --interval DUR     print counts every DUR
+  -d, --duration DUR     stop after DUR (500ms, 10s, 2m; more than 0); default: until Ctrl-C
+  -i, --interval DUR     every DUR, print the counts of that interval (deltas)
   -a, --action ACTION    count (default): hit counts per hook;
                          hist=argN: log2 histogram of argument N (1..5) at entry;
                          latency: log2 histogram of entry->return time (ns) of -k/-s;
                          print: one line per event (pid, tid, arg1 or return value)
-  -f, --format FMT       text (default) or json (one JSON object per line)
+  -f, --format FMT       text (default) or json (one JSON object per line, each with
+                         "type" and "time")
   -o, --output FILE      write reports and events to FILE
   -v, --verbose          libbpf debug output (verifier logs)
       --dry-run          check arguments, programs, target and symbols; attach nothing
@@ -60,9 +64,14 @@ trace options:
                          every process and filter in the module. NOT zero-cost
       --fork             forked children join the view
       --exec             keep tracing the target across exec (default: stop)
+)";
 
-attach options: -p PID, --obj FILE, --cookie N (bpf_get_attach_cookie), -d, -f, --fork, --exec
+constexpr const char* kAttachOptions = R"(
+attach options: -p PID, --obj FILE, --cookie N (bpf_get_attach_cookie), -d DUR,
+  -f text|json, --fork, --exec
+)";
 
+constexpr const char* kExamples = R"(
 Examples:
   sudo insmod kmod/kview.ko
   kview version
@@ -78,9 +87,35 @@ Examples:
   kview stat
 )";
 
-void die_usage(const std::string& msg) {
-    std::fprintf(stderr, "kview: %s\n\n%s", msg.c_str(), kUsage);
+void print_usage(const std::string& cmd) {
+    if (cmd == "trace")
+        std::printf("usage: kview trace (-p PID | -c CMD) HOOK... [options]\n%s%s", kTraceOptions,
+                    kExamples);
+    else if (cmd == "attach")
+        std::printf("usage: kview attach -p PID --obj FILE [options]\n%s", kAttachOptions);
+    else
+        std::printf("%s%s%s%s", kCommands, kTraceOptions, kAttachOptions, kExamples);
+}
+
+// The subcommand being parsed ("" for the top level), for usage errors.
+std::string g_cmd;
+
+// A usage error: what is wrong in one line, where to look in another; exit 2.
+[[noreturn]] void die_usage(const std::string& msg) {
+    std::string who = g_cmd.empty() ? "kview" : "kview " + g_cmd;
+    std::fprintf(stderr, "%s: %s\nTry '%s --help'.\n", who.c_str(), msg.c_str(), who.c_str());
     std::exit(2);
+}
+
+// getopt_long with a leading ':' in optstring and opterr = 0: its errors, in
+// our words and naming our program.
+[[noreturn]] void die_bad_option(int c, char** argv) {
+    const char* opt = argv[optind - 1];
+    if (c == ':')
+        die_usage(std::string("option '") + opt + "' needs a value");
+    if (optopt && std::strncmp(opt, "--", 2) != 0)
+        die_usage(std::string("unknown option '-") + static_cast<char>(optopt) + "'");
+    die_usage(std::string("unknown option '") + opt + "'");
 }
 
 // Option values shared by the subcommands: parsed, or usage + exit 2.
@@ -91,10 +126,13 @@ pid_t pid_arg(const char* s) {
     return r.value();
 }
 
-std::chrono::milliseconds duration_arg(const char* s) {
+std::chrono::milliseconds duration_arg(char opt, const char* s) {
     auto r = kview::parse_duration(s);
     if (!r)
         die_usage(r.error().message());
+    if (r.value().count() <= 0)
+        die_usage(std::string("-") + opt + " must be more than 0, not '" + s + "'" +
+                  (opt == 'd' ? " (leave -d out to run until Ctrl-C)" : ""));
     return r.value();
 }
 
@@ -190,26 +228,35 @@ int libbpf_verbose(enum libbpf_print_level, const char* fmt, va_list ap) {
 }
 
 // Without -v libbpf stays silent: kview's own one-line error says what failed.
-int libbpf_quiet(enum libbpf_print_level, const char*, va_list) { return 0; }
+int libbpf_quiet(enum libbpf_print_level, const char*, va_list) {
+    return 0;
+}
 
-bool kallsyms_has(const std::string& sym) {
+// Where /proc/kallsyms puts sym: not found, in the kernel image, or in a
+// module (the module refuses those: their text is outside the image).
+struct Symbol {
+    bool known = true; // false: /proc/kallsyms unreadable, let the module decide
+    bool found = false;
+    std::string module;
+};
+
+Symbol kallsyms_lookup(const std::string& sym) {
     FILE* f = std::fopen("/proc/kallsyms", "re");
     if (!f)
-        return true; // cannot tell: let the module decide
+        return {false, false, ""};
+    Symbol r;
     char line[512];
-    bool found = false;
-    while (!found && std::fgets(line, sizeof(line), f)) {
-        char* name = std::strrchr(line, ' ');
-        if (!name)
+    while (!r.found && std::fgets(line, sizeof(line), f)) {
+        char addr[32], type[4], name[256], mod[128] = "";
+        int n = std::sscanf(line, "%31s %3s %255s %127s", addr, type, name, mod);
+        if (n < 3 || sym != name)
             continue;
-        std::string n(name + 1);
-        while (!n.empty() && (n.back() == '\n' || n.back() == '\r'))
-            n.pop_back();
-        auto tab = n.find('\t');
-        found = n.substr(0, tab) == sym;
+        r.found = true;
+        if (n == 4)
+            r.module = mod; // "[ext4]"
     }
     std::fclose(f);
-    return found;
+    return r;
 }
 
 int fail(const kview::Error& e) {
@@ -217,18 +264,36 @@ int fail(const kview::Error& e) {
     return 1;
 }
 
-int cmd_version() {
-    std::printf("kview CLI %s\nlibkview %s\nABI %d.%d (header)\n", KVIEW_VERSION,
-                kview::library_version(), KVIEW_ABI_MAJOR, KVIEW_ABI_MINOR);
+int cmd_version(bool json) {
     auto dev = kview::Device::open();
-    if (!dev)
-        return fail(dev.error());
-    const auto& v = dev.value().version();
-    std::printf("module %s (ABI %u.%u)\n", v.module_version.c_str(), v.abi_major, v.abi_minor);
-    return 0;
+    std::string module;
+    if (dev) {
+        const auto& v = dev.value().version();
+        module = "module " + v.module_version + " (ABI " + std::to_string(v.abi_major) + "." +
+                 std::to_string(v.abi_minor) + ")";
+    } else {
+        module = dev.error().message(); // "module not loaded: ..."
+    }
+    std::string abi = std::to_string(KVIEW_ABI_MAJOR) + "." + std::to_string(KVIEW_ABI_MINOR);
+    if (json)
+        kview::cli::emit(
+            stdout, "version",
+            {{"cli", KVIEW_VERSION},
+             {"library", kview::library_version()},
+             {"abi", abi},
+             {"module", dev ? kview::cli::Json(dev.value().version().module_version)
+                            : kview::cli::Json(nullptr)},
+             {"module_abi",
+              dev ? kview::cli::Json(std::to_string(dev.value().version().abi_major) + "." +
+                                     std::to_string(dev.value().version().abi_minor))
+                  : kview::cli::Json(nullptr)}});
+    else
+        std::printf("kview CLI %s\nlibkview %s\nABI %s (header)\n%s\n", KVIEW_VERSION,
+                    kview::library_version(), abi.c_str(), module.c_str());
+    return 0; // a missing module is information here, not a failure
 }
 
-int cmd_stat() {
+int cmd_stat(bool json) {
     auto dev = kview::Device::open();
     if (!dev)
         return fail(dev.error());
@@ -236,6 +301,16 @@ int cmd_stat() {
     if (!st)
         return fail(st.error());
     const auto& s = st.value();
+    using kview::cli::u64;
+    if (json) {
+        kview::cli::emit(stdout, "module_stats",
+                         {{"live_views", s.live_views},
+                          {"views_created", u64(s.views_created)},
+                          {"views_destroyed", u64(s.views_destroyed)},
+                          {"pages", u64(s.pages)},
+                          {"bytes", u64(s.bytes)}});
+        return 0;
+    }
     std::printf("live views %u  created %llu  destroyed %llu  pages %llu  bytes %llu\n",
                 s.live_views, static_cast<unsigned long long>(s.views_created),
                 static_cast<unsigned long long>(s.views_destroyed),
@@ -243,7 +318,17 @@ int cmd_stat() {
     return 0;
 }
 
-int cmd_stat_view(const char* id_arg) {
+kview::cli::Json view_json(const kview::ViewInfo& v) {
+    return {{"view", v.id},
+            {"pid", v.pid},
+            {"state", v.live ? "live" : "ended"},
+            {"hooks", v.nr_hooks},
+            {"mms", v.nr_mms},
+            {"pages", kview::cli::u64(v.pages)},
+            {"mode", (v.flags & KVIEW_VIEW_SHARED_TEXT) ? "shared-text" : "private"}};
+}
+
+int cmd_stat_view(const char* id_arg, bool json) {
     char* end = nullptr;
     unsigned long id = std::strtoul(id_arg, &end, 10);
     if (!end || *end || !id)
@@ -257,24 +342,33 @@ int cmd_stat_view(const char* id_arg) {
     for (const auto& v : views.value()) {
         if (v.id != id)
             continue;
-        std::printf("view %u: pid %d, %s, %u hook(s), %u address space(s), %llu pages, %s\n",
-                    v.id, v.pid, v.live ? "live" : "ended", v.nr_hooks, v.nr_mms,
+        if (json) {
+            kview::cli::emit(stdout, "view", view_json(v));
+            return 0;
+        }
+        std::printf("view %u: pid %d, %s, %u hook(s), %u address space(s), %llu pages, %s\n", v.id,
+                    v.pid, v.live ? "live" : "ended", v.nr_hooks, v.nr_mms,
                     static_cast<unsigned long long>(v.pages),
                     (v.flags & KVIEW_VIEW_SHARED_TEXT) ? "shared-text comparison mode"
-                                                        : "private text");
+                                                       : "private text");
         std::printf("(per-hook counts are reported by the kview that owns the view)\n");
         return 0;
     }
     return fail(kview::Error{ENOENT, "view " + std::string(id_arg), "see 'kview list'"});
 }
 
-int cmd_list() {
+int cmd_list(bool json) {
     auto dev = kview::Device::open();
     if (!dev)
         return fail(dev.error());
     auto views = dev.value().list_views();
     if (!views)
         return fail(views.error());
+    if (json) {
+        for (const auto& v : views.value())
+            kview::cli::emit(stdout, "view", view_json(v));
+        return 0;
+    }
     std::printf("%6s %8s %-6s %6s %4s %6s %s\n", "VIEW", "PID", "STATE", "HOOKS", "MMS", "PAGES",
                 "MODE");
     for (const auto& v : views.value())
@@ -284,37 +378,73 @@ int cmd_list() {
     return 0;
 }
 
-void report(const kview::ViewStats& s, bool json, bool final_report) {
+// The counts since `prev` (an interval report), or the totals (prev null).
+kview::HookStats delta(const kview::HookStats& h, const kview::ViewStats* prev) {
+    if (!prev)
+        return h;
+    kview::HookStats d = h;
+    for (const auto& p : prev->hooks) {
+        if (p.id != h.id)
+            continue;
+        d.hits -= p.hits;
+        d.other_hits -= p.other_hits;
+        d.foreign_mm_hits -= p.foreign_mm_hits;
+        d.missed -= p.missed;
+        d.prog_runs -= p.prog_runs;
+    }
+    return d;
+}
+
+// A report: the totals (final, or prev null), or one interval's counts
+// since prev, `secs` long.
+void report(const kview::ViewStats& s, bool json, bool final_report,
+            const kview::ViewStats* prev = nullptr, double secs = 0) {
+    using kview::cli::u64;
     auto u = [](uint64_t x) { return static_cast<unsigned long long>(x); };
     if (json) {
-        std::printf("{\"view\":%u,\"pid\":%d,\"live\":%s,\"final\":%s,\"text_pages\":%llu,"
-                    "\"table_pages\":%llu,\"bytes\":%llu,\"mms\":%u,\"unfollowed\":%llu,"
-                    "\"hooks\":[",
-                    s.id, s.pid, s.live ? "true" : "false", final_report ? "true" : "false",
-                    u(s.text_pages), u(s.table_pages), u(s.bytes), s.nr_mms, u(s.unfollowed));
-        for (size_t i = 0; i < s.hooks.size(); i++) {
-            const auto& h = s.hooks[i];
-            std::printf("%s{\"symbol\":\"%s\",\"kind\":\"%s\",\"addr\":\"0x%llx\",\"hits\":%llu,"
-                        "\"other\":%llu,\"foreign\":%llu,\"missed\":%llu,\"lost\":%s,"
-                        "\"bpf_runs\":%llu}",
-                        i ? "," : "", h.symbol.c_str(), kview::hook_kind_name(h.kind), u(h.addr),
-                        u(h.hits), u(h.other_hits), u(h.foreign_mm_hits), u(h.missed),
-                        h.lost ? "true" : "false", u(h.prog_runs));
+        kview::cli::Json hooks = kview::cli::Json::array();
+        for (const auto& h0 : s.hooks) {
+            auto h = delta(h0, prev);
+            hooks.push_back({{"symbol", h.symbol},
+                             {"kind", kview::hook_kind_name(h.kind)},
+                             {"addr", kview::cli::hex(h.addr)},
+                             {"hits", u64(h.hits)},
+                             {"other", u64(h.other_hits)},
+                             {"foreign", u64(h.foreign_mm_hits)},
+                             {"missed", u64(h.missed)},
+                             {"lost", h.lost},
+                             {"bpf_runs", u64(h.prog_runs)}});
         }
-        std::printf("]}\n");
+        kview::cli::Json j = {{"view", s.id}, {"pid", s.pid}, {"live", s.live}};
+        if (prev)
+            j["interval_s"] = secs;
+        else
+            j["final"] = final_report;
+        j.update({{"text_pages", u64(s.text_pages)},
+                  {"table_pages", u64(s.table_pages)},
+                  {"bytes", u64(s.bytes)},
+                  {"mms", s.nr_mms},
+                  {"unfollowed", u64(s.unfollowed)},
+                  {"hooks", hooks}});
+        kview::cli::emit(stdout, prev ? "interval" : "stats", j);
     } else {
+        if (prev)
+            std::printf("--- %s  interval %.3f s (counts of this interval)\n",
+                        kview::cli::rfc3339(kview::cli::unix_now_ns()).c_str(), secs);
         std::printf("%-24s %-14s %12s %10s %8s %7s %5s %9s\n", "HOOK", "KIND", "HITS", "OTHER",
                     "FOREIGN", "MISSED", "LOST", "BPF_RUNS");
-        for (const auto& h : s.hooks)
+        for (const auto& h0 : s.hooks) {
+            auto h = delta(h0, prev);
             std::printf("%-24s %-14s %12llu %10llu %8llu %7llu %5s %9llu\n", h.symbol.c_str(),
                         kview::hook_kind_name(h.kind), u(h.hits), u(h.other_hits),
-                        u(h.foreign_mm_hits), u(h.missed), h.lost ? "yes" : "no",
-                        u(h.prog_runs));
-        std::printf("view %u pid %d %s: %llu text + %llu table pages, %llu bytes, %u address "
-                    "space(s)\n",
-                    s.id, s.pid, s.live ? "live" : "ended", u(s.text_pages), u(s.table_pages),
-                    u(s.bytes), s.nr_mms);
-        if (s.unfollowed)
+                        u(h.foreign_mm_hits), u(h.missed), h.lost ? "yes" : "no", u(h.prog_runs));
+        }
+        if (!prev)
+            std::printf("view %u pid %d %s: %llu text + %llu table pages, %llu bytes, %u address "
+                        "space(s)\n",
+                        s.id, s.pid, s.live ? "live" : "ended", u(s.text_pages), u(s.table_pages),
+                        u(s.bytes), s.nr_mms);
+        if (s.unfollowed && !prev)
             std::printf("warning: %llu fork(s)/exec(s) not followed (more than %d processes in "
                         "the view at once): their events are not counted\n",
                         u(s.unfollowed), KVIEW_VIEW_MAX_MMS);
@@ -329,17 +459,24 @@ kview::Fd block_signals();
 void report_tracepoints(kview::cli::Actions* actions, bool json);
 
 int cmd_trace(int argc, char** argv) {
-    static const option opts[] = {
-        {"pid", required_argument, nullptr, 'p'},     {"kprobe", required_argument, nullptr, 'k'},
-        {"kretprobe", required_argument, nullptr, 'r'}, {"syscall", required_argument, nullptr, 's'},
-        {"duration", required_argument, nullptr, 'd'}, {"interval", required_argument, nullptr, 'i'},
-        {"format", required_argument, nullptr, 'f'},  {"fork", no_argument, nullptr, 'F'},
-        {"exec", no_argument, nullptr, 'E'},          {"help", no_argument, nullptr, 'h'},
-        {"command", required_argument, nullptr, 'c'}, {"action", required_argument, nullptr, 'a'},
-        {"output", required_argument, nullptr, 'o'},  {"verbose", no_argument, nullptr, 'v'},
-        {"dry-run", no_argument, nullptr, 'n'},       {"tracepoint", required_argument, nullptr, 't'},
-        {"shared-text", no_argument, nullptr, 'S'},
-        {nullptr, 0, nullptr, 0}};
+    static const option opts[] = {{"pid", required_argument, nullptr, 'p'},
+                                  {"kprobe", required_argument, nullptr, 'k'},
+                                  {"kretprobe", required_argument, nullptr, 'r'},
+                                  {"syscall", required_argument, nullptr, 's'},
+                                  {"duration", required_argument, nullptr, 'd'},
+                                  {"interval", required_argument, nullptr, 'i'},
+                                  {"format", required_argument, nullptr, 'f'},
+                                  {"fork", no_argument, nullptr, 'F'},
+                                  {"exec", no_argument, nullptr, 'E'},
+                                  {"help", no_argument, nullptr, 'h'},
+                                  {"command", required_argument, nullptr, 'c'},
+                                  {"action", required_argument, nullptr, 'a'},
+                                  {"output", required_argument, nullptr, 'o'},
+                                  {"verbose", no_argument, nullptr, 'v'},
+                                  {"dry-run", no_argument, nullptr, 'n'},
+                                  {"tracepoint", required_argument, nullptr, 't'},
+                                  {"shared-text", no_argument, nullptr, 'S'},
+                                  {nullptr, 0, nullptr, 0}};
     std::vector<std::string> tracepoints;
     // One user hook (-k, -r, -s): an entry and/or a return kernel hook. Its
     // index is the cookie of both, so actions can pair them.
@@ -356,20 +493,29 @@ int cmd_trace(int argc, char** argv) {
     bool json = false;
     uint32_t flags = 0;
     optind = 1;
+    opterr = 0;
     std::string command;
     bool dry_run = false;
-    for (int c; (c = getopt_long(argc, argv, "p:c:k:r:s:t:d:i:f:a:o:vh", opts, nullptr)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, ":p:c:k:r:s:t:d:i:f:a:o:vh", opts, nullptr)) != -1;) {
         switch (c) {
-        case 't': tracepoints.push_back(optarg); break;
-        case 'S': flags |= KVIEW_VIEW_SHARED_TEXT; break;
+        case 't':
+            tracepoints.push_back(optarg);
+            break;
+        case 'S':
+            flags |= KVIEW_VIEW_SHARED_TEXT;
+            break;
         case 'o':
             if (!std::freopen(optarg, "w", stdout)) {
                 std::fprintf(stderr, "kview: -o %s: %s\n", optarg, std::strerror(errno));
                 return 1;
             }
             break;
-        case 'v': libbpf_set_print(libbpf_verbose); break;
-        case 'n': dry_run = true; break;
+        case 'v':
+            libbpf_set_print(libbpf_verbose);
+            break;
+        case 'n':
+            dry_run = true;
+            break;
         case 'a': {
             auto r = kview::cli::parse_action(optarg);
             if (!r)
@@ -377,8 +523,12 @@ int cmd_trace(int argc, char** argv) {
             action = r.value();
             break;
         }
-        case 'p': pid = pid_arg(optarg); break;
-        case 'c': command = optarg; break;
+        case 'p':
+            pid = pid_arg(optarg);
+            break;
+        case 'c':
+            command = optarg;
+            break;
         case 'k':
         case 'r': {
             auto r = kview::parse_hook_spec(optarg);
@@ -389,8 +539,8 @@ int cmd_trace(int argc, char** argv) {
             if (c == 'k')
                 hooks.push_back({optarg, r.value(), KVIEW_HOOK_KPROBE, 0});
             else
-                hooks.push_back({std::string(optarg) + ":return", r.value(), 0,
-                                 KVIEW_HOOK_KRETPROBE});
+                hooks.push_back(
+                    {std::string(optarg) + ":return", r.value(), 0, KVIEW_HOOK_KRETPROBE});
             break;
         }
         case 's': {
@@ -401,21 +551,34 @@ int cmd_trace(int argc, char** argv) {
                              KVIEW_HOOK_SYSCALL_EXIT});
             break;
         }
-        case 'd': duration = duration_arg(optarg); break;
-        case 'i': interval = duration_arg(optarg); break;
-        case 'f': json = json_arg(optarg); break;
-        case 'F': flags |= KVIEW_VIEW_FOLLOW_FORK; break;
-        case 'E': flags |= KVIEW_VIEW_EXEC_REAPPLY; break;
-        case 'h': std::fputs(kUsage, stdout); return 0;
-        default: die_usage("bad option for trace");
+        case 'd':
+            duration = duration_arg('d', optarg);
+            break;
+        case 'i':
+            interval = duration_arg('i', optarg);
+            break;
+        case 'f':
+            json = json_arg(optarg);
+            break;
+        case 'F':
+            flags |= KVIEW_VIEW_FOLLOW_FORK;
+            break;
+        case 'E':
+            flags |= KVIEW_VIEW_EXEC_REAPPLY;
+            break;
+        case 'h':
+            print_usage("trace");
+            return 0;
+        default:
+            die_bad_option(c, argv);
         }
     }
     if (optind < argc)
         die_usage(std::string("unexpected argument '") + argv[optind] + "'");
     if (!pid == command.empty())
-        die_usage("trace needs one of -p PID or -c 'CMD'");
+        die_usage("needs one of -p PID or -c 'CMD'");
     if (hooks.empty() && tracepoints.empty())
-        die_usage("trace needs at least one hook (-k, -r, -s or -t)");
+        die_usage("needs at least one hook (-k, -r, -s or -t)");
     if (tracepoints.size() > KVIEW_MAX_HOOKS)
         die_usage("too many tracepoints");
     using kview::cli::Action;
@@ -443,12 +606,32 @@ int cmd_trace(int argc, char** argv) {
         }
         if (pid && kill(pid, 0) != 0 && errno == ESRCH)
             return fail(kview::Error{ESRCH, "pid " + std::to_string(pid), "no such process"});
+        std::string who = pid ? "pid " + std::to_string(pid) : "the command";
         for (const auto& h : hooks) {
-            std::string sym = (h.entry == KVIEW_HOOK_SYSCALL_ENTER ? "__x64_sys_" : "") + h.spec.symbol;
-            if (!kallsyms_has(sym))
+            std::string sym =
+                (h.entry == KVIEW_HOOK_SYSCALL_ENTER ? "__x64_sys_" : "") + h.spec.symbol;
+            Symbol where = kallsyms_lookup(sym);
+            if (where.known && !where.found)
                 return fail(kview::Error{ENOENT, "symbol " + sym, "not in /proc/kallsyms"});
-            std::printf("would hook %s:%s%s%s\n", pid ? ("pid " + std::to_string(pid)).c_str() : "command",
-                        h.label.c_str(), h.entry ? " (entry)" : "", h.ret ? " (return)" : "");
+            if (!where.module.empty())
+                return fail(kview::Error{EINVAL, "symbol " + sym + " " + where.module,
+                                         "in a module: kview hooks kernel image text only"});
+            std::printf("would hook %s in %s%s%s\n", h.label.c_str(), who.c_str(),
+                        h.entry ? " (entry)" : "", h.ret ? " (return)" : "");
+        }
+        for (const auto& t : tracepoints) {
+            auto colon = t.find(':');
+            std::string dir =
+                "/sys/kernel/tracing/events/" +
+                (colon == std::string::npos ? t : t.substr(0, colon) + "/" + t.substr(colon + 1));
+            if (colon == std::string::npos || access("/sys/kernel/tracing/events", F_OK) == 0) {
+                if (colon == std::string::npos || access(dir.c_str(), F_OK) != 0)
+                    return fail(kview::Error{ENOENT, "tracepoint " + t,
+                                             colon == std::string::npos ? "write CATEGORY:NAME"
+                                                                        : "not in " + dir});
+            }
+            std::printf("would attach tracepoint %s globally, filtered on %s (NOT PRIVATE)\n",
+                        t.c_str(), who.c_str());
         }
         return 0;
     }
@@ -487,7 +670,8 @@ int cmd_trace(int argc, char** argv) {
             if (actions && !(hist && ret))
                 prog = ret ? actions->return_fd() : actions->entry_fd();
             uint64_t cookie = i | (h.entry == KVIEW_HOOK_SYSCALL_ENTER ? 1u << 31 : 0);
-            auto r = view.value().add_hook(kind, h.spec.symbol, ret ? 0 : h.spec.offset, cookie, prog);
+            auto r =
+                view.value().add_hook(kind, h.spec.symbol, ret ? 0 : h.spec.offset, cookie, prog);
             if (!r)
                 return fail(r.error()); // the view is torn down on return
         }
@@ -500,8 +684,9 @@ int cmd_trace(int argc, char** argv) {
         if (!r)
             return fail(r.error());
         if (!json)
-            std::fprintf(stderr, "kview: note: tracepoints are FILTERED, NOT PRIVATE: every process "
-                                 "hitting them runs kview's program, which drops other pids\n");
+            std::fprintf(stderr,
+                         "kview: note: tracepoints are FILTERED, NOT PRIVATE: every process "
+                         "hitting them runs kview's program, which drops other pids\n");
     }
     if (!json)
         std::fprintf(stderr, "kview: tracing pid %d with %zu hook(s); Ctrl-C to stop\n", pid,
@@ -521,15 +706,17 @@ int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
                    std::chrono::milliseconds duration, std::chrono::milliseconds interval,
                    bool json, kview::cli::Actions* actions) {
     using clock = std::chrono::steady_clock;
-    auto start = clock::now(), next = start + interval;
+    auto start = clock::now(), next = start + interval, last = start;
+    kview::ViewStats prev; // the counts at the last interval report
     for (;;) {
         auto now = clock::now();
         auto wait = std::chrono::milliseconds(200);
         if (duration.count())
             wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(
                                       start + duration - now));
-        pollfd p[2] = {{sfd.get(), POLLIN, 0},
-                       {actions ? actions->events_fd() : -1, POLLIN, 0}};
+        if (interval.count())
+            wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(next - now));
+        pollfd p[2] = {{sfd.get(), POLLIN, 0}, {actions ? actions->events_fd() : -1, POLLIN, 0}};
         int n = poll(p, 2, static_cast<int>(std::max<int64_t>(0, wait.count())));
         if (n > 0 && (p[1].revents & POLLIN))
             actions->consume();
@@ -547,8 +734,11 @@ int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
         if (duration.count() && now >= start + duration)
             break;
         if (interval.count() && now >= next) {
-            report(st.value(), json, false);
+            double secs = std::chrono::duration<double>(now - last).count();
+            report(st.value(), json, false, &prev, secs);
             report_tracepoints(actions, json);
+            prev = st.value();
+            last = now;
             next += interval;
         }
     }
@@ -568,9 +758,11 @@ void report_tracepoints(kview::cli::Actions* actions, bool json) {
     for (const auto& t : actions->tracepoint_stats()) {
         auto u = [](uint64_t x) { return static_cast<unsigned long long>(x); };
         if (json)
-            std::printf("{\"tracepoint\":\"%s\",\"hits\":%llu,\"other_process_entries\":%llu,"
-                        "\"private\":false}\n",
-                        t.name.c_str(), u(t.hits), u(t.filtered));
+            kview::cli::emit(stdout, "tracepoint",
+                             {{"tracepoint", t.name},
+                              {"hits", kview::cli::u64(t.hits)},
+                              {"other_process_entries", kview::cli::u64(t.filtered)},
+                              {"private", false}});
         else
             std::printf("tracepoint %-30s %12llu hits  [filtered, not private: %llu entries from "
                         "other processes]\n",
@@ -589,12 +781,15 @@ kview::Fd block_signals() {
 }
 
 int cmd_attach(int argc, char** argv) {
-    static const option opts[] = {
-        {"pid", required_argument, nullptr, 'p'},      {"obj", required_argument, nullptr, 'o'},
-        {"cookie", required_argument, nullptr, 'c'},   {"duration", required_argument, nullptr, 'd'},
-        {"format", required_argument, nullptr, 'f'},   {"fork", no_argument, nullptr, 'F'},
-        {"exec", no_argument, nullptr, 'E'},           {"help", no_argument, nullptr, 'h'},
-        {nullptr, 0, nullptr, 0}};
+    static const option opts[] = {{"pid", required_argument, nullptr, 'p'},
+                                  {"obj", required_argument, nullptr, 'o'},
+                                  {"cookie", required_argument, nullptr, 'c'},
+                                  {"duration", required_argument, nullptr, 'd'},
+                                  {"format", required_argument, nullptr, 'f'},
+                                  {"fork", no_argument, nullptr, 'F'},
+                                  {"exec", no_argument, nullptr, 'E'},
+                                  {"help", no_argument, nullptr, 'h'},
+                                  {nullptr, 0, nullptr, 0}};
     pid_t pid = 0;
     std::string obj_path;
     uint64_t cookie = 0;
@@ -602,10 +797,15 @@ int cmd_attach(int argc, char** argv) {
     bool json = false;
     uint32_t flags = 0;
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "p:o:c:d:f:h", opts, nullptr)) != -1;) {
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, ":p:o:c:d:f:h", opts, nullptr)) != -1;) {
         switch (c) {
-        case 'p': pid = pid_arg(optarg); break;
-        case 'o': obj_path = optarg; break;
+        case 'p':
+            pid = pid_arg(optarg);
+            break;
+        case 'o':
+            obj_path = optarg;
+            break;
         case 'c': {
             char* end = nullptr;
             errno = 0;
@@ -614,16 +814,27 @@ int cmd_attach(int argc, char** argv) {
                 die_usage(std::string("bad --cookie '") + optarg + "'");
             break;
         }
-        case 'd': duration = duration_arg(optarg); break;
-        case 'f': json = json_arg(optarg); break;
-        case 'F': flags |= KVIEW_VIEW_FOLLOW_FORK; break;
-        case 'E': flags |= KVIEW_VIEW_EXEC_REAPPLY; break;
-        case 'h': std::fputs(kUsage, stdout); return 0;
-        default: die_usage("bad option for attach");
+        case 'd':
+            duration = duration_arg('d', optarg);
+            break;
+        case 'f':
+            json = json_arg(optarg);
+            break;
+        case 'F':
+            flags |= KVIEW_VIEW_FOLLOW_FORK;
+            break;
+        case 'E':
+            flags |= KVIEW_VIEW_EXEC_REAPPLY;
+            break;
+        case 'h':
+            print_usage("attach");
+            return 0;
+        default:
+            die_bad_option(c, argv);
         }
     }
     if (!pid || obj_path.empty())
-        die_usage("attach needs -p PID and --obj FILE");
+        die_usage("needs -p PID and --obj FILE");
     kview::Fd sfd = block_signals();
     if (!sfd.valid())
         return fail(kview::errno_error("signalfd"));
@@ -638,9 +849,10 @@ int cmd_attach(int argc, char** argv) {
         return fail(n.error());
     if (!json) {
         for (const auto& p : obj.value().programs())
-            std::fprintf(stderr, "kview: %-24s %s\n", p.name.c_str(),
-                         p.kind ? ("attached to pid " + std::to_string(pid) + " at " + p.section).c_str()
-                                : ("skipped (section " + p.section + ")").c_str());
+            std::fprintf(
+                stderr, "kview: %-24s %s\n", p.name.c_str(),
+                p.kind ? ("attached to pid " + std::to_string(pid) + " at " + p.section).c_str()
+                       : ("skipped (section " + p.section + ")").c_str());
         std::fprintf(stderr, "kview: %d program(s) attached to pid %d only; Ctrl-C to detach\n",
                      n.value(), pid);
     }
@@ -649,21 +861,56 @@ int cmd_attach(int argc, char** argv) {
 
 } // namespace
 
+// `list`, `stat`, `version`: [-f text|json] and, for stat, one VIEW id.
+struct SimpleArgs {
+    bool json = false;
+    const char* view = nullptr;
+};
+
+SimpleArgs simple_args(int argc, char** argv, bool takes_view) {
+    SimpleArgs a;
+    for (int i = 1; i < argc; i++) {
+        std::string arg = argv[i];
+        if (arg == "-h" || arg == "--help") {
+            print_usage("");
+            std::exit(0);
+        }
+        if (arg == "-f" || arg == "--format") {
+            if (i + 1 >= argc)
+                die_usage("option '" + arg + "' needs a value");
+            a.json = json_arg(argv[++i]);
+        } else if (arg.rfind("--format=", 0) == 0) {
+            a.json = json_arg(argv[i] + 9);
+        } else if (takes_view && !a.view && arg[0] != '-') {
+            a.view = argv[i];
+        } else {
+            die_usage("unexpected argument '" + arg + "'");
+        }
+    }
+    return a;
+}
+
 int main(int argc, char** argv) {
     libbpf_set_print(libbpf_quiet);
     if (argc < 2)
         die_usage("missing command");
     std::string cmd = argv[1];
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
-        std::fputs(kUsage, stdout);
+        print_usage("");
         return 0;
     }
-    if (cmd == "version" || cmd == "--version")
-        return cmd_version();
-    if (cmd == "stat")
-        return argc > 2 ? cmd_stat_view(argv[2]) : cmd_stat();
+    if (cmd == "--version")
+        cmd = "version";
+    if (cmd == "version" || cmd == "stat" || cmd == "list" || cmd == "trace" || cmd == "attach")
+        g_cmd = cmd;
+    if (cmd == "version")
+        return cmd_version(simple_args(argc - 1, argv + 1, false).json);
+    if (cmd == "stat") {
+        auto a = simple_args(argc - 1, argv + 1, true);
+        return a.view ? cmd_stat_view(a.view, a.json) : cmd_stat(a.json);
+    }
     if (cmd == "list")
-        return cmd_list();
+        return cmd_list(simple_args(argc - 1, argv + 1, false).json);
     if (cmd == "trace")
         return cmd_trace(argc - 1, argv + 1);
     if (cmd == "attach")

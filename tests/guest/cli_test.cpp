@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "guest_util.hpp"
 #include "kview/device.hpp"
 
@@ -19,17 +21,47 @@ std::string cli() {
     return c ? c : "build/cli/kview";
 }
 
-// The "hits" of the final report's hook `sym` of `kind`, or -1.
-long long final_hits(const std::string& json, const std::string& sym, const std::string& kind) {
-    std::string want = "\"symbol\":\"" + sym + "\",\"kind\":\"" + kind + "\"";
-    auto at = json.rfind(want);
-    if (at == std::string::npos)
+using Json = nlohmann::json;
+
+// The JSON records of a `-f json` run: every line that starts with '{' must
+// parse and carry "type" and "time" (a failed parse fails the test).
+std::vector<Json> records(const std::string& out) {
+    std::vector<Json> v;
+    size_t at = 0;
+    while (at < out.size()) {
+        size_t end = out.find('\n', at);
+        std::string line = out.substr(at, end == std::string::npos ? end : end - at);
+        at = end == std::string::npos ? out.size() : end + 1;
+        if (line.empty() || line[0] != '{')
+            continue;
+        Json j = Json::parse(line, nullptr, false);
+        EXPECT_FALSE(j.is_discarded()) << "not JSON: " << line;
+        if (j.is_discarded())
+            continue;
+        EXPECT_TRUE(j.contains("type") && j.contains("time")) << line;
+        v.push_back(std::move(j));
+    }
+    return v;
+}
+
+std::vector<Json> of_type(const std::vector<Json>& rs, const std::string& type) {
+    std::vector<Json> v;
+    for (const auto& r : rs)
+        if (r.value("type", "") == type)
+            v.push_back(r);
+    return v;
+}
+
+// A hook's field (default "hits") in the final report, or -1.
+long long final_hits(const std::string& out, const std::string& sym, const std::string& kind,
+                     const std::string& field = "hits") {
+    auto stats = of_type(records(out), "stats");
+    if (stats.empty() || !stats.back().value("final", false))
         return -1;
-    std::smatch m;
-    std::string rest = json.substr(at);
-    if (!std::regex_search(rest, m, std::regex("\"hits\":([0-9]+)")))
-        return -1;
-    return std::stoll(m[1]);
+    for (const auto& h : stats.back()["hooks"])
+        if (h.value("symbol", "") == sym && h.value("kind", "") == kind)
+            return h.value(field, -1LL);
+    return -1;
 }
 
 const char* kDd = "/usr/bin/dd if=/dev/zero of=/dev/null bs=1 count=20000 status=none";
@@ -42,17 +74,18 @@ TEST(Cli, TraceCommandCountsEveryReadAndMatchesBpftrace) {
     ASSERT_GE(kv, 20000) << k.out;
     EXPECT_LE(kv, 20000 + 32) << "20000 reads plus dd's startup reads";
     EXPECT_GE(sys, 20000);
-    EXPECT_NE(k.out.find("\"foreign\":0,"), std::string::npos);
+    EXPECT_EQ(final_hits(k.out, "vfs_read", "kprobe", "foreign"), 0);
 
     auto b = guest::sh("timeout 300 bpftrace -e 'kprobe:vfs_read /pid == cpid/ { @n = count(); }' "
-                       "-c '" + std::string(kDd) + "'");
+                       "-c '" +
+                       std::string(kDd) + "'");
     ASSERT_EQ(b.status, 0) << b.out;
     std::smatch m;
     ASSERT_TRUE(std::regex_search(b.out, m, std::regex("@n: ([0-9]+)"))) << b.out;
     long long bt = std::stoll(m[1]);
     EXPECT_EQ(kv, bt) << "kview and bpftrace disagree on the same workload";
-    std::printf("[ figures  ] %s: kview %lld vfs_read hits, bpftrace /pid == cpid/ %lld\n", kDd,
-                kv, bt);
+    std::printf("[ figures  ] %s: kview %lld vfs_read hits, bpftrace /pid == cpid/ %lld\n", kDd, kv,
+                bt);
 }
 
 // `sh -c 'a; b'`: dash vforks every command but the last; each must be
@@ -65,7 +98,7 @@ TEST(Cli, TraceCommandFollowsEveryCommandOfAScript) {
     long long kv = final_hits(k.out, "vfs_read", "kprobe");
     EXPECT_GE(kv, 3 * 3000) << k.out;
     EXPECT_LE(kv, 3 * (3000 + 32)) << k.out;
-    EXPECT_NE(k.out.find("\"foreign\":0,"), std::string::npos) << k.out;
+    EXPECT_EQ(final_hits(k.out, "vfs_read", "kprobe", "foreign"), 0) << k.out;
 }
 
 TEST(Cli, TraceBadInputOneLineErrors) {
@@ -89,7 +122,9 @@ TEST(Cli, TraceBadInputOneLineErrors) {
         auto r = guest::sh(cli() + " " + c.args);
         EXPECT_EQ(r.status, c.status) << c.args << "\n" << r.out;
         EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.args << "\n" << r.out;
-        EXPECT_EQ(r.out.rfind("kview: ", 0), 0u) << "errors start with 'kview: '\n" << r.out;
+        EXPECT_TRUE(std::regex_search(r.out, std::regex("^kview( [a-z]+)?: ")))
+            << "errors start with 'kview: ' or 'kview CMD: '\n"
+            << r.out;
     }
     // Nothing was left attached by the failures.
     auto st = guest::sh(cli() + " stat");
@@ -110,11 +145,12 @@ TEST(Cli, NonRootIsRefused) {
 
 namespace {
 
-long long count_of(const std::string& s, const std::string& needle) {
-    long long n = 0;
-    for (size_t at = s.find(needle); at != std::string::npos; at = s.find(needle, at + 1))
-        n++;
-    return n;
+// s quoted for sh: '...' with each ' written as '\''.
+std::string shq(const std::string& s) {
+    std::string q = "'";
+    for (char c : s)
+        q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
 }
 
 const char* kDd2k = "dd if=/dev/zero of=/dev/null bs=1 count=2000 status=none";
@@ -123,7 +159,13 @@ TEST(Cli, HistOfReadSize) {
     auto r = guest::sh(cli() + " trace -c '" + kDd2k + "' -k vfs_read -a hist=arg3 -f json");
     ASSERT_EQ(r.status, 0) << r.out;
     // dd bs=1 asks for 1 byte 2000 times: the [1, 1] bucket holds exactly those.
-    EXPECT_NE(r.out.find("{\"low\":1,\"high\":1,\"count\":2000}"), std::string::npos) << r.out;
+    auto hists = of_type(records(r.out), "hist");
+    ASSERT_EQ(hists.size(), 1u) << r.out;
+    EXPECT_EQ(hists[0]["unit"], "arg3");
+    bool ones = false;
+    for (const auto& b : hists[0]["buckets"])
+        ones |= b["low"] == 1 && b["high"] == 1 && b["count"] == 2000;
+    EXPECT_TRUE(ones) << r.out;
     auto t = guest::sh(cli() + " trace -c '" + kDd2k + "' -k vfs_read -a hist=arg3");
     ASSERT_EQ(t.status, 0) << t.out;
     EXPECT_NE(t.out.find("@vfs_read arg3:"), std::string::npos) << t.out;
@@ -136,15 +178,12 @@ TEST(Cli, LatencyCountsEveryCall) {
     long long hits = final_hits(r.out, "vfs_read", "kprobe");
     ASSERT_GE(hits, 2000) << r.out;
     long long sum = 0;
-    auto hist_at = r.out.find("\"hist\"");
-    ASSERT_NE(hist_at, std::string::npos) << r.out;
-    std::string rest = r.out.substr(hist_at, r.out.find('\n', hist_at) - hist_at);
-    const std::regex count_re("\"count\":([0-9]+)");
-    for (auto it = std::sregex_iterator(rest.begin(), rest.end(), count_re);
-         it != std::sregex_iterator(); ++it)
-        sum += std::stoll((*it)[1]);
+    auto hists = of_type(records(r.out), "hist");
+    ASSERT_EQ(hists.size(), 1u) << r.out;
+    for (const auto& b : hists[0]["buckets"])
+        sum += b["count"].get<long long>();
     EXPECT_EQ(sum, hits) << "every entry must have its return timed\n" << r.out;
-    EXPECT_NE(r.out.find("\"unit\":\"nsecs\""), std::string::npos);
+    EXPECT_EQ(hists[0]["unit"], "nsecs");
 }
 
 TEST(Cli, PrintOneEventPerHit) {
@@ -153,13 +192,96 @@ TEST(Cli, PrintOneEventPerHit) {
     ASSERT_EQ(r.status, 0) << r.out;
     long long hits = final_hits(r.out, "vfs_read", "kprobe");
     ASSERT_GE(hits, 50);
-    EXPECT_EQ(count_of(r.out, "\"hook\":\"vfs_read\",\"type\":\"entry\""), hits) << r.out;
+    auto events = of_type(records(r.out), "event");
+    auto count = [&](const std::string& hook, const std::string& dir) {
+        long long n = 0;
+        for (const auto& e : events)
+            n += e["hook"] == hook && e["dir"] == dir;
+        return n;
+    };
+    EXPECT_EQ(count("vfs_read", "entry"), hits) << r.out;
     long long sys = final_hits(r.out, "read", "syscall-enter");
-    EXPECT_EQ(count_of(r.out, "\"hook\":\"syscall:read\",\"type\":\"entry\""), sys);
-    EXPECT_EQ(count_of(r.out, "\"hook\":\"syscall:read\",\"type\":\"return\""), sys);
-    EXPECT_NE(r.out.find("\"comm\":\"dd\""), std::string::npos);
-    // read(0, buf, 1) from dd: the syscall's first argument is fd 0.
-    EXPECT_GE(count_of(r.out, "\"hook\":\"syscall:read\",\"type\":\"entry\",\"arg1\":0}"), 50);
+    EXPECT_EQ(count("syscall:read", "entry"), sys);
+    EXPECT_EQ(count("syscall:read", "return"), sys);
+    long long fd0 = 0, dd = 0;
+    for (const auto& e : events) {
+        dd += e["comm"] == "dd";
+        // read(0, buf, 1) from dd: the syscall's first argument is fd 0.
+        fd0 += e["hook"] == "syscall:read" && e["dir"] == "entry" && e["arg1"] == "0x0";
+    }
+    EXPECT_GT(dd, 0);
+    EXPECT_GE(fd0, 50);
+}
+
+// A process whose name needs escaping in JSON; its events still parse
+// (records() fails the test on any line that does not).
+TEST(Cli, JsonEscapesProcessNames) {
+    const std::string odd = "/tmp/x\"y\\z";
+    ASSERT_EQ(guest::sh("cp /usr/bin/dd '" + odd + "'").status, 0);
+    const std::string cmd = "'" + odd + "' if=/dev/zero of=/dev/null bs=1 count=5 status=none";
+    auto r = guest::sh(cli() + " trace -c " + shq(cmd) + " -k vfs_read -a print -f json");
+    ASSERT_EQ(r.status, 0) << r.out;
+    long long named = 0;
+    for (const auto& e : of_type(records(r.out), "event"))
+        named += e["comm"] == "x\"y\\z";
+    EXPECT_GE(named, 5) << r.out;
+    unlink(odd.c_str());
+}
+
+// -i: each interval report holds that interval's counts, not the totals.
+TEST(Cli, IntervalReportsAreDeltas) {
+    auto r =
+        guest::sh(cli() + " trace -c 'dd if=/dev/zero of=/dev/null bs=1 count=100000 status=none'"
+                          " -k vfs_read -i 100ms -f json");
+    ASSERT_EQ(r.status, 0) << r.out;
+    auto rs = records(r.out);
+    auto intervals = of_type(rs, "interval");
+    ASSERT_GE(intervals.size(), 2u) << r.out;
+    long long sum = 0;
+    for (const auto& i : intervals) {
+        EXPECT_GT(i.value("interval_s", 0.0), 0.0);
+        sum += i["hooks"][0]["hits"].get<long long>();
+    }
+    long long total = final_hits(r.out, "vfs_read", "kprobe");
+    EXPECT_GE(total, 100000);
+    EXPECT_LE(sum, total) << "interval counts add up to at most the total";
+}
+
+// list/stat/version speak JSON too; --dry-run checks what the module checks.
+TEST(Cli, ListStatVersionJsonAndDryRunChecks) {
+    guest::Child p;
+    auto bg = guest::sh(cli() + " trace -p " + std::to_string(p.pid()) +
+                        " -k vfs_read -d 3s >/dev/null 2>&1 & echo $!");
+    bool seen = false;
+    for (int i = 0; i < 100 && !seen; i++) {
+        usleep(30000);
+        for (const auto& v : of_type(records(guest::sh(cli() + " list -f json").out), "view"))
+            seen |= v["pid"] == p.pid() && v["state"] == "live";
+    }
+    EXPECT_TRUE(seen) << "list -f json never showed the view";
+    auto st = records(guest::sh(cli() + " stat -f json").out);
+    ASSERT_EQ(st.size(), 1u);
+    EXPECT_EQ(st[0]["type"], "module_stats");
+    auto ver = records(guest::sh(cli() + " version -f json").out);
+    ASSERT_EQ(ver.size(), 1u);
+    EXPECT_TRUE(ver[0]["module"].is_string()) << ver[0].dump();
+    guest::sh("wait " + bg.out);
+
+    // A symbol in a module (9p's client, loaded in every guest): the module
+    // refuses it with EINVAL, so --dry-run must too.
+    auto mod = guest::sh(cli() + " trace -p 1 --dry-run -k p9_client_read");
+    EXPECT_EQ(mod.status, 1) << mod.out;
+    EXPECT_NE(mod.out.find("in a module"), std::string::npos) << mod.out;
+    auto real = guest::sh(cli() + " trace -p 1 -k p9_client_read -d 1s");
+    EXPECT_EQ(real.status, 1) << real.out;
+    EXPECT_NE(real.out.find("Invalid argument"), std::string::npos) << real.out;
+    auto tp = guest::sh(cli() + " trace -p 1 --dry-run -t nosuchcat:nosuch");
+    EXPECT_EQ(tp.status, 1) << tp.out;
+    EXPECT_NE(tp.out.find("tracepoint nosuchcat:nosuch"), std::string::npos) << tp.out;
+    auto ok = guest::sh(cli() + " trace -p 1 --dry-run -t syscalls:sys_enter_read");
+    EXPECT_EQ(ok.status, 0) << ok.out;
+    EXPECT_NE(ok.out.find("would attach tracepoint syscalls:sys_enter_read"), std::string::npos)
+        << ok.out;
 }
 
 } // namespace
@@ -167,17 +289,19 @@ TEST(Cli, PrintOneEventPerHit) {
 namespace {
 
 TEST(Cli, TracepointIsFilteredAndLabelled) {
-    auto r = guest::sh(cli() + " trace -c 'dd if=/dev/zero of=/dev/null bs=1 count=2000 status=none'"
-                               " -s read -t syscalls:sys_enter_read -f json");
+    auto r =
+        guest::sh(cli() + " trace -c 'dd if=/dev/zero of=/dev/null bs=1 count=2000 status=none'"
+                          " -s read -t syscalls:sys_enter_read -f json");
     ASSERT_EQ(r.status, 0) << r.out;
     long long sys = final_hits(r.out, "read", "syscall-enter");
     ASSERT_GE(sys, 2000) << r.out;
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(
-        r.out, m, std::regex("\\{\"tracepoint\":\"syscalls:sys_enter_read\",\"hits\":([0-9]+),"
-                             "\"other_process_entries\":[0-9]+,\"private\":false\\}")))
-        << r.out;
-    EXPECT_EQ(std::stoll(m[1]), sys) << "the filtered tracepoint must see every read of the target";
+    auto tps = of_type(records(r.out), "tracepoint");
+    ASSERT_FALSE(tps.empty()) << r.out;
+    const auto& last = tps.back();
+    EXPECT_EQ(last["tracepoint"], "syscalls:sys_enter_read");
+    EXPECT_EQ(last["private"], false);
+    EXPECT_EQ(last["hits"].get<long long>(), sys)
+        << "the filtered tracepoint must see every read of the target";
     auto t = guest::sh(cli() + " trace -c 'dd if=/dev/zero of=/dev/null bs=1 count=10 status=none'"
                                " -t syscalls:sys_enter_read");
     EXPECT_NE(t.out.find("FILTERED, NOT PRIVATE"), std::string::npos) << t.out;

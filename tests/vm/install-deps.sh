@@ -13,7 +13,7 @@ PKGS=(
 	qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
 	build-essential cmake g++
 	libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev
-	libgtest-dev libgmock-dev libboost-dev
+	libgtest-dev libgmock-dev libboost-dev nlohmann-json3-dev
 	sparse memcached libmemcached-tools bpftrace gnuplot-nox
 )
 # Extra packages can be added without editing this file.
