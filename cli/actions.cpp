@@ -6,6 +6,8 @@
 #include <bpf/libbpf.h>
 #include <linux/kview.h>
 
+#include "bpf/kview_actions.h"
+
 #include <cerrno>
 #include <cstring>
 
@@ -21,18 +23,13 @@
 namespace kview::cli {
 namespace {
 
-constexpr uint32_t kSlots = 64;
-
-// Mirrors struct kview_event in kview_actions.bpf.c.
-struct Event {
-    uint64_t ts;
-    uint32_t pid;
-    uint32_t tid;
-    uint32_t hook;
-    uint32_t is_return;
-    uint64_t value;
-    char comm[16];
-};
+constexpr uint32_t kSlots = KVIEW_ACTION_SLOTS;
+using Event = kview_action_event;
+static_assert(static_cast<uint32_t>(Action::Count) == KVIEW_ACTION_COUNT &&
+                  static_cast<uint32_t>(Action::Hist) == KVIEW_ACTION_HIST &&
+                  static_cast<uint32_t>(Action::Latency) == KVIEW_ACTION_LATENCY &&
+                  static_cast<uint32_t>(Action::Print) == KVIEW_ACTION_PRINT,
+              "Action mirrors enum kview_action");
 
 // bcc-style log2 histogram: "  2 -> 3  : 5  |****   |".
 void print_log2(FILE* out, const char* unit, const std::vector<uint64_t>& slots) {
@@ -97,7 +94,7 @@ Result<std::unique_ptr<Actions>> Actions::load(const ActionSpec& spec, bool json
     a->skel_ = kview_actions__open();
     if (!a->skel_)
         return errno_error("open built-in BPF actions");
-    a->skel_->rodata->action = static_cast<uint32_t>(spec.action);
+    a->skel_->rodata->action = static_cast<uint32_t>(spec.action); // = enum kview_action
     a->skel_->rodata->hist_arg = spec.arg;
     if (kview_actions__load(a->skel_) != 0)
         return errno_error("load built-in BPF actions", "run with a kernel that has BTF and BPF");

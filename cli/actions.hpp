@@ -20,7 +20,8 @@ struct bpf_link;
 
 namespace kview::cli {
 
-enum class Action { Count, Hist, Latency, Print };
+// The values of enum kview_action (bpf/kview_actions.h, checked in actions.cpp).
+enum class Action : uint32_t { Count = 0, Hist = 1, Latency = 2, Print = 3 };
 
 struct ActionSpec {
     Action action = Action::Count;

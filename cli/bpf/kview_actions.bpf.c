@@ -12,17 +12,14 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#define KVIEW_MAX_HOOKS 64
-#define KVIEW_SLOTS 64
-
-enum { ACTION_HIST = 1, ACTION_LATENCY = 2, ACTION_PRINT = 3 };
+#include "kview_actions.h"
 
 const volatile __u32 action;
 const volatile __u32 hist_arg;	/* 1..5 */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, KVIEW_MAX_HOOKS * KVIEW_SLOTS);
+	__uint(max_entries, KVIEW_MAX_HOOKS * KVIEW_ACTION_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } hist SEC(".maps");
@@ -39,15 +36,6 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
-struct kview_event {
-	__u64 ts;
-	__u32 pid;
-	__u32 tid;
-	__u32 hook;
-	__u32 is_return;
-	__u64 value;		/* first argument, or return value */
-	char comm[16];
-};
 
 static __always_inline __u32 log2_slot(__u64 v)
 {
@@ -64,7 +52,7 @@ static __always_inline __u32 log2_slot(__u64 v)
 
 static __always_inline void hist_add(__u32 hook, __u64 v)
 {
-	__u32 key = (hook % KVIEW_MAX_HOOKS) * KVIEW_SLOTS + log2_slot(v) % KVIEW_SLOTS;
+	__u32 key = (hook % KVIEW_MAX_HOOKS) * KVIEW_ACTION_SLOTS + log2_slot(v) % KVIEW_ACTION_SLOTS;
 	__u64 *c = bpf_map_lookup_elem(&hist, &key);
 
 	if (c)
@@ -73,7 +61,7 @@ static __always_inline void hist_add(__u32 hook, __u64 v)
 
 static __always_inline void emit(__u32 hook, __u32 is_return, __u64 value)
 {
-	struct kview_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct kview_action_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	__u64 id = bpf_get_current_pid_tgid();
 
 	if (!e)
@@ -119,13 +107,13 @@ int kview_entry(struct pt_regs *ctx)
 	__u32 hook = cookie & ~SYSCALL_HOOK;
 	__u64 key, ts;
 
-	if (action == ACTION_HIST) {
+	if (action == KVIEW_ACTION_HIST) {
 		hist_add(hook, arg(ctx, hist_arg, cookie));
-	} else if (action == ACTION_LATENCY) {
+	} else if (action == KVIEW_ACTION_LATENCY) {
 		key = (__u64)hook << 32 | (__u32)bpf_get_current_pid_tgid();
 		ts = bpf_ktime_get_ns();
 		bpf_map_update_elem(&start, &key, &ts, BPF_ANY);
-	} else if (action == ACTION_PRINT) {
+	} else if (action == KVIEW_ACTION_PRINT) {
 		emit(hook, 0, arg(ctx, 1, cookie));
 	}
 	return 0;
@@ -137,14 +125,14 @@ int kview_return(struct pt_regs *ctx)
 	__u32 hook = bpf_get_attach_cookie(ctx) & ~SYSCALL_HOOK;
 	__u64 key, *ts;
 
-	if (action == ACTION_LATENCY) {
+	if (action == KVIEW_ACTION_LATENCY) {
 		key = (__u64)hook << 32 | (__u32)bpf_get_current_pid_tgid();
 		ts = bpf_map_lookup_elem(&start, &key);
 		if (!ts)
 			return 0;
 		hist_add(hook, bpf_ktime_get_ns() - *ts);
 		bpf_map_delete_elem(&start, &key);
-	} else if (action == ACTION_PRINT) {
+	} else if (action == KVIEW_ACTION_PRINT) {
 		emit(hook, 1, PT_REGS_RC(ctx));
 	}
 	return 0;
@@ -186,7 +174,7 @@ int kview_tracepoint(void *ctx)
 	c = bpf_map_lookup_elem(&tp_hits, &tp);
 	if (c)
 		__sync_fetch_and_add(c, 1);
-	if (action == ACTION_PRINT)
+	if (action == KVIEW_ACTION_PRINT)
 		emit(KVIEW_MAX_HOOKS + tp, 0, 0);
 	return 0;
 }
