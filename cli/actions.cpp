@@ -194,38 +194,55 @@ int Actions::on_event(void* self, void* data, size_t size) {
 }
 
 void Actions::print_summary() {
+    print_hists(false);
+}
+
+void Actions::print_interval() {
+    print_hists(true);
+}
+
+void Actions::print_hists(bool interval) {
     consume();
     if (spec_.action != Action::Hist && spec_.action != Action::Latency)
         return;
     int fd = bpf_map__fd(skel_->maps.hist);
-    for (uint32_t h = 0; h < labels_.size() && h < KVIEW_MAX_HOOKS; h++) {
+    size_t n = std::min<size_t>(labels_.size(), KVIEW_MAX_HOOKS);
+    if (shown_.size() != n)
+        shown_.assign(n, std::vector<uint64_t>(kSlots));
+    for (uint32_t h = 0; h < n; h++) {
         std::vector<uint64_t> slots(kSlots);
-        bool any = false;
         for (uint32_t s = 0; s < kSlots; s++) {
             uint32_t key = h * kSlots + s;
             uint64_t v = 0;
             if (bpf_map_lookup_elem(fd, &key, &v) == 0)
                 slots[s] = v;
-            any |= slots[s] != 0;
+        }
+        std::vector<uint64_t> shown = slots;
+        if (interval) { // this interval's counts: the map minus what was shown
+            for (uint32_t s = 0; s < kSlots; s++)
+                shown[s] -= std::min(shown[s], shown_[h][s]);
+            shown_[h] = slots;
         }
         bool lat = spec_.action == Action::Latency;
         if (json_) {
             Json buckets = Json::array();
             for (uint32_t s = 0; s < kSlots; s++) {
-                if (!slots[s])
+                if (!shown[s])
                     continue;
                 uint64_t lo = s == 0 ? 0 : (uint64_t{1} << (s - 1));
                 uint64_t hi = s == 0 ? 0 : (uint64_t{1} << s) - 1;
-                buckets.push_back({{"low", u64(lo)}, {"high", u64(hi)}, {"count", u64(slots[s])}});
+                buckets.push_back({{"low", u64(lo)}, {"high", u64(hi)}, {"count", u64(shown[s])}});
             }
             emit(out_, "hist",
                  {{"hook", labels_[h]},
                   {"unit", lat ? "nsecs" : "arg" + std::to_string(spec_.arg)},
+                  {"scope", interval ? "interval" : "total"},
                   {"buckets", buckets}});
         } else {
-            std::fprintf(out_, "\n@%s %s:\n", labels_[h].c_str(),
-                         lat ? "latency" : ("arg" + std::to_string(spec_.arg)).c_str());
-            print_log2(out_, lat ? "nsecs" : "value", slots);
+            std::fprintf(out_, "\n@%s %s%s:\n", labels_[h].c_str(),
+                         lat ? "latency" : ("arg" + std::to_string(spec_.arg)).c_str(),
+                         interval ? " (this interval)" : "");
+            print_log2(out_, lat ? "nsecs" : "value", shown);
         }
     }
     std::fflush(out_);

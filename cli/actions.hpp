@@ -44,7 +44,8 @@ class Actions {
     [[nodiscard]] int return_fd() const;
     [[nodiscard]] int events_fd() const; // -1 unless print
     void consume();                      // print pending events
-    void print_summary();                // histograms (hist, latency)
+    void print_summary();                // histograms (hist, latency): totals
+    void print_interval();               // histograms: counts since the last interval
 
     // Tracepoints: attached globally and filtered on the traced tgid
     // ("filtered, not private"). names: "category:name".
@@ -60,6 +61,7 @@ class Actions {
   private:
     Actions() = default;
     static int on_event(void* self, void* data, size_t size);
+    void print_hists(bool interval);
     ActionSpec spec_;
     bool json_ = false;
     FILE* out_ = stdout;
@@ -69,7 +71,8 @@ class Actions {
     kview_actions* skel_ = nullptr;
     ring_buffer* rb_ = nullptr;
     uint64_t first_ts_ = 0;
-    int64_t mono_to_unix_ns_ = 0; // event time (CLOCK_MONOTONIC) to wall clock
+    std::vector<std::vector<uint64_t>> shown_; // per hook: slots at the last interval
+    int64_t mono_to_unix_ns_ = 0;              // event time (CLOCK_MONOTONIC) to wall clock
 };
 
 } // namespace kview::cli

@@ -92,6 +92,7 @@ int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
     using clock = std::chrono::steady_clock;
     auto start = clock::now(), next = start + interval, last = start;
     kview::ViewStats prev; // the counts at the last interval report
+    std::vector<Actions::TracepointStats> prev_tp;
     for (;;) {
         auto now = clock::now();
         auto wait = std::chrono::milliseconds(200);
@@ -120,7 +121,9 @@ int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
         if (interval.count() && now >= next) {
             double secs = std::chrono::duration<double>(now - last).count();
             report(st.value(), json, false, &prev, secs);
-            report_tracepoints(actions, json);
+            if (actions)
+                actions->print_interval();
+            report_tracepoints(actions, json, &prev_tp);
             prev = st.value();
             last = now;
             next += interval;
@@ -136,22 +139,32 @@ int run_until_done(kview::View& view, const kview::Fd& sfd, pid_t pid,
     return 0;
 }
 
-void report_tracepoints(kview::cli::Actions* actions, bool json) {
+void report_tracepoints(kview::cli::Actions* actions, bool json,
+                        std::vector<Actions::TracepointStats>* last) {
     if (!actions)
         return;
-    for (const auto& t : actions->tracepoint_stats()) {
+    auto now = actions->tracepoint_stats();
+    for (size_t i = 0; i < now.size(); i++) {
+        auto t = now[i];
+        if (last && i < last->size()) { // an interval: its counts only
+            t.hits -= (*last)[i].hits;
+            t.filtered -= (*last)[i].filtered;
+        }
         auto u = [](uint64_t x) { return static_cast<unsigned long long>(x); };
         if (json)
             kview::cli::emit(stdout, "tracepoint",
                              {{"tracepoint", t.name},
+                              {"scope", last ? "interval" : "total"},
                               {"hits", kview::cli::u64(t.hits)},
                               {"other_process_entries", kview::cli::u64(t.filtered)},
                               {"private", false}});
         else
             std::printf("tracepoint %-30s %12llu hits  [filtered, not private: %llu entries from "
-                        "other processes]\n",
-                        t.name.c_str(), u(t.hits), u(t.filtered));
+                        "other processes]%s\n",
+                        t.name.c_str(), u(t.hits), u(t.filtered), last ? " (this interval)" : "");
     }
+    if (last)
+        *last = std::move(now);
     std::fflush(stdout);
 }
 

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <vector>
 
 #include "actions.hpp"
 #include "kview/fd.hpp"
@@ -17,7 +18,9 @@ namespace kview::cli {
 // prev, secs long (an interval report).
 void report(const ViewStats& s, bool json, bool final_report, const ViewStats* prev = nullptr,
             double secs = 0);
-void report_tracepoints(Actions* actions, bool json);
+// Totals, or (last given) the counts since *last, which is then updated.
+void report_tracepoints(Actions* actions, bool json,
+                        std::vector<Actions::TracepointStats>* last = nullptr);
 
 // SIGINT and SIGTERM blocked and readable from the returned signalfd:
 // Ctrl-C always ends the loop below, which detaches.

@@ -228,11 +228,12 @@ TEST(Cli, JsonEscapesProcessNames) {
     unlink(odd.c_str());
 }
 
-// -i: each interval report holds that interval's counts, not the totals.
+// -i: each interval report holds that interval's counts, not the totals;
+// so do the interval histograms (bcc/bpftrace style), the last one is totals.
 TEST(Cli, IntervalReportsAreDeltas) {
     auto r =
         guest::sh(cli() + " trace -c 'dd if=/dev/zero of=/dev/null bs=1 count=100000 status=none'"
-                          " -k vfs_read -i 100ms -f json");
+                          " -k vfs_read -a hist=arg3 -i 100ms -f json");
     ASSERT_EQ(r.status, 0) << r.out;
     auto rs = records(r.out);
     auto intervals = of_type(rs, "interval");
@@ -245,6 +246,27 @@ TEST(Cli, IntervalReportsAreDeltas) {
     long long total = final_hits(r.out, "vfs_read", "kprobe");
     EXPECT_GE(total, 100000);
     EXPECT_LE(sum, total) << "interval counts add up to at most the total";
+    // dd's 1-byte reads: the [1, 1] bucket, per interval and in total.
+    auto ones = [](const Json& h) {
+        long long n = 0;
+        for (const auto& b : h["buckets"])
+            if (b["low"] == 1 && b["high"] == 1)
+                n += b["count"].get<long long>();
+        return n;
+    };
+    long long hist_sum = 0, hist_total = -1, n_interval = 0;
+    for (const auto& h : of_type(rs, "hist")) {
+        if (h["scope"] == "interval") {
+            hist_sum += ones(h);
+            n_interval++;
+        } else {
+            hist_total = ones(h);
+        }
+    }
+    EXPECT_EQ(n_interval, static_cast<long long>(intervals.size()));
+    EXPECT_EQ(hist_total, 100000) << r.out;
+    EXPECT_LE(hist_sum, hist_total);
+    EXPECT_GT(hist_sum, 0);
 }
 
 // list/stat/version speak JSON too; --dry-run checks what the module checks.
