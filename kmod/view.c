@@ -320,6 +320,24 @@ bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm)
 }
 
 /* Live while mapped and some address space in it still has users. */
+/*
+ * Is slot @i's process in the middle of an exec? Its old address space is
+ * released in exec_mmap(), well before begin_new_exec() returns and the exec
+ * hook (follow.c) can look for it by tgid: the slot must neither be reaped
+ * nor count as gone meanwhile. Caller holds v->mms_lock.
+ */
+static bool slot_in_exec(struct kview_view *v, u32 i)
+{
+	struct task_struct *t;
+	bool in;
+
+	rcu_read_lock();
+	t = pid_task(v->tgids[i], PIDTYPE_TGID);
+	in = t && t->in_execve;
+	rcu_read_unlock();
+	return in;
+}
+
 bool kview_view_live(struct kview_view *v)
 {
 	bool live = false;
@@ -327,7 +345,8 @@ bool kview_view_live(struct kview_view *v)
 
 	raw_spin_lock(&v->mms_lock);
 	for (i = 0; v->installed && i < v->nr_mms && !live; i++)
-		live = v->mms[i] && atomic_read(&v->mms[i]->mm_users);
+		live = v->mms[i] && (atomic_read(&v->mms[i]->mm_users) ||
+				     slot_in_exec(v, i));
 	raw_spin_unlock(&v->mms_lock);
 	return live;
 }
@@ -344,12 +363,12 @@ static bool slot_left(struct kview_view *v, u32 i)
 	struct task_struct *t;
 	bool left;
 
+	if (slot_in_exec(v, i))
+		return false;	/* its exec hook has yet to look for it */
 	rcu_read_lock();
 	t = pid_task(v->tgids[i], PIDTYPE_TGID);
 	now = t ? READ_ONCE(t->mm) : NULL;
-	if (t && t->in_execve)
-		left = false;	/* its exec probe has yet to look for it */
-	else if (!atomic_read(&mm->mm_users))
+	if (!atomic_read(&mm->mm_users))
 		left = true;
 	else if (!mm_in_slots(v, mm, i))
 		left = false;	/* the address space's last slot */

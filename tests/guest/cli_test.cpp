@@ -191,7 +191,7 @@ TEST(Cli, PrintOneEventPerHit) {
                                " -k vfs_read -s read -a print -f json");
     ASSERT_EQ(r.status, 0) << r.out;
     long long hits = final_hits(r.out, "vfs_read", "kprobe");
-    ASSERT_GE(hits, 50);
+    ASSERT_GE(hits, 50) << r.out;
     auto events = of_type(records(r.out), "event");
     auto count = [&](const std::string& hook, const std::string& dir) {
         long long n = 0;
