@@ -23,6 +23,14 @@ std::string read_file(const std::string& path);
 bool write_file(const std::string& path, const std::string& data);
 std::string tracefs(); // mounted tracefs path
 
+// The module built for the running kernel: $KVIEW_BUILD_DIR (default
+// build)/kmod/<uname -r>/kview.ko (the Makefile's per-kernel output).
+std::string default_ko();
+
+// The running kernel was built with CONFIG_X86_KERNEL_IBT (functions start
+// with endbr64; Debian's 6.12 is, its 6.1 is not).
+bool kernel_ibt();
+
 // The module's global counters (a failed read is a test failure).
 kview::GlobalStats global();
 
