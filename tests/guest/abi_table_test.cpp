@@ -137,13 +137,17 @@ std::string read_line(const std::string& path) {
 }
 
 // Bytes a hook offset of 0 skips: the 5-byte fentry call (or its nop) that
-// starts a traceable function, and before it the endbr64 of a kernel built
-// with IBT (6.12); offsets in kview_hook_add count after them.
+// starts a traceable function, and before it, on a kernel built with IBT
+// (6.12), the endbr64 or the 4-byte nop that seals it (66 0f 1f 00, written
+// at boot where no indirect call can land); offsets in kview_hook_add count
+// after them.
 uint32_t entry_skip(int fd, uint64_t f) {
     auto t = read_text(fd, f, 9);
-    uint32_t endbr = t.size() == 9 && t[0] == 0xf3 && t[1] == 0x0f && t[2] == 0x1e && t[3] == 0xfa ? 4 : 0;
     if (t.size() != 9)
         return 0;
+    bool endbr64 = t[0] == 0xf3 && t[1] == 0x0f && t[2] == 0x1e && t[3] == 0xfa;
+    bool sealed = t[0] == 0x66 && t[1] == 0x0f && t[2] == 0x1f && t[3] == 0x00;
+    uint32_t endbr = guest::kernel_ibt() && (endbr64 || sealed) ? 4 : 0;
     bool fentry = t[endbr] == 0xe8 || (t[endbr] == 0x0f && t[endbr + 1] == 0x1f);
     return endbr + (fentry ? 5 : 0);
 }

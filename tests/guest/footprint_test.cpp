@@ -431,12 +431,13 @@ TEST(Patching, OptimizedStockKprobeOverPrivateHook) {
         ASSERT_TRUE(h.ok()) << h.error().message();
         uint64_t hook = h.value().addr;
         uint8_t orig = page0.value()[hook & 4095];
-        const std::string at = std::to_string(5 + stock);
+        const int body = guest::body_offset();
+        const std::string at = std::to_string(body + stock);
         char listed[32];
-        std::snprintf(listed, sizeof(listed), "vfs_read+0x%x ", 5 + stock);
-        covered += " +" + at + "/+" + std::to_string(5 + hook_off);
+        std::snprintf(listed, sizeof(listed), "vfs_read+0x%x ", body + stock);
+        covered += " +" + at + "/+" + std::to_string(body + hook_off);
         for (int round = 0; round < 3; round++, rounds++) {
-            SCOPED_TRACE("stock kprobe at vfs_read+" + at + ", hook at +" + std::to_string(5 + hook_off) +
+            SCOPED_TRACE("stock kprobe at vfs_read+" + at + ", hook at +" + std::to_string(body + hook_off) +
                          ", round " + std::to_string(round));
             auto r = guest::sh("echo 'p:kvopt vfs_read+" + at + "' >> " + t + "/kprobe_events && echo 1 > " + t +
                                "/events/kprobes/kvopt/enable");
@@ -487,7 +488,7 @@ TEST(Patching, TracedProcessPatchesKernelText) {
     ASSERT_EQ(mkfifo(done.c_str(), 0600), 0);
     const std::string script =
         "read x < " + go + "; for i in 1 2 3; do "
-        "echo 'p:kvself vfs_read+5' >> " + t + "/kprobe_events && echo 1 > " + t + "/events/kprobes/kvself/enable && "
+        "echo 'p:kvself " + guest::body("vfs_read") + "' >> " + t + "/kprobe_events && echo 1 > " + t + "/events/kprobes/kvself/enable && "
         "echo 1 > " + t + "/events/kmem/kfree/enable && "
         "echo 0 > " + t + "/events/kprobes/kvself/enable && echo '-:kvself' >> " + t + "/kprobe_events && "
         "echo 0 > " + t + "/events/kmem/kfree/enable || exit 1; done; echo ok > " + done;

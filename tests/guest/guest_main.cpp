@@ -73,6 +73,10 @@ bool kernel_ibt() {
     return c.find("\nCONFIG_X86_KERNEL_IBT=y\n") != std::string::npos;
 }
 
+int body_offset() { return kernel_ibt() ? 9 : 5; }
+
+std::string body(const std::string& func) { return func + "+" + std::to_string(body_offset()); }
+
 kview::GlobalStats global() {
     auto d = kview::Device::open();
     EXPECT_TRUE(d.ok());

@@ -31,6 +31,12 @@ std::string default_ko();
 // with endbr64; Debian's 6.12 is, its 6.1 is not).
 bool kernel_ibt();
 
+// Where a traceable function's body starts (kview's hook offset 0): past
+// the 5-byte fentry call, and the endbr64 (or its sealing nop) before it
+// with IBT: 5 or 9. body("vfs_read") is "vfs_read+5" or "vfs_read+9".
+int body_offset();
+std::string body(const std::string& func);
+
 // The module's global counters (a failed read is a test failure).
 kview::GlobalStats global();
 
