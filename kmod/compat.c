@@ -81,8 +81,10 @@ int kview_compat_check(void)
 	f = kv_sym.lookup_name("vfs_read");
 	fentry = f ? kv_sym.ftrace_location(f) : 0;
 	if (!f || !fentry || !fentry_of(f, fentry)) {
-		pr_err("interface mismatch: vfs_read() at %px has its fentry call at %px, a prologue this build does not know (CONFIG_X86_KERNEL_IBT=%d): entry hooks would land wrong\n",
-		       (void *)f, (void *)fentry, IS_ENABLED(CONFIG_X86_KERNEL_IBT));
+		pr_err("interface mismatch: vfs_read() has %s, a prologue this build does not know (CONFIG_X86_KERNEL_IBT=%d): entry hooks would land wrong\n",
+		       !f ? "no address" : !fentry ? "no fentry call" :
+		       "its fentry call elsewhere than at +0 or after endbr64",
+		       IS_ENABLED(CONFIG_X86_KERNEL_IBT));
 		return -EOPNOTSUPP;
 	}
 	/* mirror.c's coherence kprobe */

@@ -594,6 +594,18 @@ TEST(Footprint, UntracedCpuReceivesNoIpi) {
             asm volatile("" ::: "memory");
     }
     pin(0);
+    // Premise: without kview the spinning CPU receives (almost) no IPI.
+    // Debian's 6.12-rt breaks it: its CPU 1 takes ~35 function-call IPIs a
+    // second with no module loaded and nothing else running (docs/compat.md).
+    auto quiet0 = ipis();
+    usleep(2000 * 1000);
+    auto quiet1 = ipis();
+    if (quiet0.size() >= 2 && quiet1[1] - quiet0[1] > 3) {
+        kill_wait(busy);
+        pin(-1);
+        GTEST_SKIP() << "premise: CPU 1 received " << quiet1[1] - quiet0[1]
+                     << " IPIs (TLB+CAL) in 2 s without any kview activity: this kernel interrupts it anyway";
+    }
     Child p, anchor;
     // A view that stays: coherence is already hooked, so the loop below does
     // not patch kernel text (that costs every CPU an IPI: docs/design.md).
