@@ -1,7 +1,8 @@
 # kview: build the module (kernel build system) and the userspace (CMake).
 #
 #   make               module + userspace
-#   make test          install deps, build, host tests + guest tests (all variants)
+#   make test          install deps, build, host tests + guest tests (all variants
+#                      on 6.1; 6.12 max-pti and 4l; 6.12-rt 4l: docs/compat.md)
 #   make demo          install deps, build, boot the guest and run the demo,
 #                      then the quick benchmark (bench/run.sh --quick, ~10 min)
 #   make bench         the full benchmark (~45 min), published to docs/results.md
