@@ -29,7 +29,8 @@ done
 out=${out:-$build/bench-out/$mode}
 out=$(mkdir -p "$out" && cd "$out" && pwd)
 bin=$build/bench/kview-bench
-[[ -x $bin && -f kmod/kview.ko ]] || { echo "bench/run.sh: build first (make)" >&2; exit 2; }
+kver=$(tests/vm/kver.sh) || exit 2
+[[ -x $bin && -f $build/kmod/$kver/kview.ko ]] || { echo "bench/run.sh: build first (make)" >&2; exit 2; }
 timeout=900
 [[ $mode == full ]] && timeout=4200
 echo "bench: $mode mode, variant $variant, results in $out (guest timeout ${timeout}s)"
@@ -37,8 +38,8 @@ rm -rf "$out/report"
 # shellcheck disable=SC2016  # expanded inside the guest
 rc=0
 tests/vm/run-guest.sh --variant "$variant" --timeout "$timeout" --out "$out" \
-	--env KVIEW_BENCH="$bin run --$mode ${args[*]:-}" -- \
-	'insmod kmod/kview.ko && { $KVIEW_BENCH --out "$KVIEW_OUT/report"; rc=$?; rmmod kview; exit $rc; }' || rc=$?
+	--env KVIEW_BUILD_DIR="$build" --env KVIEW_BENCH="$bin run --$mode ${args[*]:-}" -- \
+	'insmod "$KVIEW_BUILD_DIR/kmod/$(uname -r)/kview.ko" && { $KVIEW_BENCH --out "$KVIEW_OUT/report"; rc=$?; rmmod kview; exit $rc; }' || rc=$?
 [[ -d $out/report ]] || { echo "bench: no report (guest run failed, see $out/cmd.log)" >&2; exit 1; }
 cd "$out/report"
 if command -v gnuplot >/dev/null; then

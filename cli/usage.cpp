@@ -61,7 +61,7 @@ attach options: -p PID, --obj FILE, --cookie N (bpf_get_attach_cookie), -d DUR,
 
 constexpr const char* kExamples = R"(
 Examples:
-  sudo insmod kmod/kview.ko
+  sudo insmod build/kmod/$(uname -r)/kview.ko
   kview version
   kview trace -p 1234 -k vfs_read -d 10s
   kview trace -c 'dd if=/dev/zero of=/dev/null bs=1 count=20000' -k vfs_read

@@ -17,7 +17,6 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
-#include <asm/ftrace.h>
 #include "kview.h"
 
 static DEFINE_MUTEX(site_lock);
@@ -220,8 +219,7 @@ static int kview_pre_handler(struct kprobe *kp, struct pt_regs *regs)
 }
 
 /* Runs when a function hooked at entry returns (rethook trampoline). */
-static void kview_return_handler(struct rethook_node *rn, void *data,
-				 struct pt_regs *regs)
+static KVIEW_RETHOOK_HANDLER(kview_return_handler, rn, data, regs)
 {
 	struct kview_site *s = data;
 	bool task = hit_in_task();
@@ -247,23 +245,12 @@ static unsigned int return_instances(void)
 static int site_enable_return(struct kview_site *s)
 {
 	struct rethook *rh;
-	unsigned int i;
 
 	if (s->rh)
 		return 0;
-	rh = kv_sym.rethook_alloc(s, kview_return_handler);
-	if (!rh)
-		return -ENOMEM;
-	for (i = 0; i < return_instances(); i++) {
-		/* freed by rethook_free() / the rethook core */
-		struct rethook_node *rn = kzalloc(sizeof(*rn), GFP_KERNEL);
-
-		if (!rn) {
-			kv_sym.rethook_free(rh);
-			return -ENOMEM;
-		}
-		kv_sym.rethook_add_node(rh, rn);
-	}
+	rh = kview_rethook_alloc(s, kview_return_handler, return_instances());
+	if (IS_ERR(rh))
+		return PTR_ERR(rh);
 	WRITE_ONCE(s->rh, rh);
 	return 0;
 }
@@ -400,8 +387,7 @@ static int hook_address(const struct kview_hook_add *req, unsigned long *addr)
 		return -ENOENT;
 	if (func < kv_sym.stext || func >= kv_sym.etext)
 		return -EINVAL;	/* module or non-text symbol */
-	if (kv_sym.ftrace_location(func) == func)
-		func += MCOUNT_INSN_SIZE;
+	func = kview_func_body(func);	/* past fentry (and endbr64) */
 	if (req->offset >= kv_sym.etext - func)
 		return -EINVAL;
 	*addr = func + req->offset;
@@ -419,7 +405,7 @@ static int get_prog(int fd, struct bpf_prog **out)
 	if (IS_ERR(prog))
 		return PTR_ERR(prog);	/* EBADF, EINVAL (other type) */
 	if (prog->expected_attach_type == BPF_TRACE_KPROBE_MULTI ||
-	    prog->kprobe_override || prog->aux->sleepable) {
+	    prog->kprobe_override || kview_prog_sleepable(prog)) {
 		bpf_prog_put(prog);
 		return -EINVAL;
 	}

@@ -7,6 +7,7 @@
  *   follow.c  fork/exec following through the view's own private hooks
  *   mirror.c  coherence: every shared kernel text write copied into views
  *   ksyms.c   kernel symbols the module needs but the kernel does not export
+ *   compat.c  interfaces that differ between kernel versions (compat.h)
  */
 #ifndef KVIEW_INTERNAL_H
 #define KVIEW_INTERNAL_H
@@ -19,11 +20,17 @@
 #include <linux/spinlock.h>
 #include <linux/atomic.h>
 #include <linux/kview.h>
+#include "compat.h"
 
 #define KVIEW_INT3 0xcc
 #define KVIEW_HOOK_WINDOW 9	/* bytes around a hook (mirror.c checks 4 before it) */
 
 /* ksyms.c */
+/*
+ * Every pointer whose target the kernel's headers declare is checked against
+ * that declaration at build time (ksyms.c): a prototype that changes between
+ * kernel versions fails the build instead of being called wrongly.
+ */
 struct kview_ksyms {
 	unsigned long (*lookup_name)(const char *name);
 	struct mm_struct *init_mm;
@@ -37,15 +44,22 @@ struct kview_ksyms {
 	bool (*ptrace_may_access)(struct task_struct *task, unsigned int mode);
 	int (*set_memory_nonglobal)(unsigned long addr, int numpages);
 	int (*set_memory_global)(unsigned long addr, int numpages);
-	/* kernel/trace/rethook.c: return hooks (what kretprobes use) */
+	/*
+	 * kernel/trace/rethook.c: return hooks (what kretprobes use); called
+	 * through kview_rethook_alloc() (compat.h: objpool since 6.7)
+	 */
+#ifdef KVIEW_RETHOOK_OBJPOOL
+	struct rethook *(*rethook_alloc)(void *data, rethook_handler_t handler,
+					 int size, int num);
+#else
 	struct rethook *(*rethook_alloc)(void *data, rethook_handler_t handler);
-	void (*rethook_free)(struct rethook *rh);
 	void (*rethook_add_node)(struct rethook *rh, struct rethook_node *node);
+#endif
+	void (*rethook_free)(struct rethook *rh);
 	struct rethook_node *(*rethook_try_get)(struct rethook *rh);
 	void (*rethook_hook)(struct rethook_node *node, struct pt_regs *regs,
 			     bool mcount);
 	int __percpu *bpf_prog_active;	/* the tracing BPF recursion guard */
-	/* checked against linux/kprobes.h at build time (ksyms.c) */
 	struct kprobe *(*get_kprobe)(void *addr);
 	/*
 	 * arch/x86/include/asm/tlbflush.h declares it for built-in code only

@@ -70,10 +70,10 @@ static unsigned long poking_pfn(unsigned long addr)
 	if (p4d_none(*p4d))
 		return 0;
 	pud = pud_offset(p4d, addr);
-	if (pud_none(*pud) || pud_large(*pud))
+	if (pud_none(*pud) || pud_leaf(*pud))
 		return 0;
 	pmd = pmd_offset(pud, addr);
-	if (pmd_none(*pmd) || pmd_large(*pmd))
+	if (pmd_none(*pmd) || pmd_leaf(*pmd))
 		return 0;
 	pte = pte_offset_kernel(pmd, addr);
 	if (!pte_present(*pte))

@@ -20,7 +20,7 @@ Result<Device> Device::open(const std::string& path) {
         if (e.code == ENOENT)
             e.context = "module not loaded: " + path + " does not exist";
         if (e.code == ENOENT)
-            e.hint = "sudo insmod kmod/kview.ko";
+            e.hint = "sudo insmod build/kmod/$(uname -r)/kview.ko";
         else if (e.code == EACCES || e.code == EPERM)
             e.hint = "kview needs root (CAP_SYS_ADMIN, or CAP_BPF + CAP_PERFMON)";
         return e;

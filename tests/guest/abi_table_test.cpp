@@ -137,10 +137,19 @@ std::string read_line(const std::string& path) {
 }
 
 // Bytes a hook offset of 0 skips: the 5-byte fentry call (or its nop) that
-// starts a traceable function; offsets in kview_hook_add count after it.
+// starts a traceable function, and before it, on a kernel built with IBT
+// (6.12), the endbr64 or the 4-byte nop that seals it (66 0f 1f 00, written
+// at boot where no indirect call can land); offsets in kview_hook_add count
+// after them.
 uint32_t entry_skip(int fd, uint64_t f) {
-    auto t = read_text(fd, f, 5);
-    return t.size() == 5 && (t[0] == 0xe8 || (t[0] == 0x0f && t[1] == 0x1f)) ? 5 : 0;
+    auto t = read_text(fd, f, 9);
+    if (t.size() != 9)
+        return 0;
+    bool endbr64 = t[0] == 0xf3 && t[1] == 0x0f && t[2] == 0x1e && t[3] == 0xfa;
+    bool sealed = t[0] == 0x66 && t[1] == 0x0f && t[2] == 0x1f && t[3] == 0x00;
+    uint32_t endbr = guest::kernel_ibt() && (endbr64 || sealed) ? 4 : 0;
+    bool fentry = t[endbr] == 0xe8 || (t[endbr] == 0x0f && t[endbr + 1] == 0x1f);
+    return endbr + (fentry ? 5 : 0);
 }
 
 // The offset in kfree of the jump label that guards its kmem:kfree
@@ -363,9 +372,9 @@ std::vector<Case> specific_rows() {
              int err = do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
              if (err)
                  return err;
-             auto t = read_text(e.fd, ksym("vfs_read"), 5); // the call (or its nop)
-             bool fentry = t.size() == 5 && (t[0] == 0xe8 || (t[0] == 0x0f && t[1] == 0x1f));
-             return fentry && h.addr == ksym("vfs_read") + 5 ? 0 : 203;
+             // the call (or its nop), after an endbr64 with IBT
+             uint32_t skip = entry_skip(e.fd, ksym("vfs_read"));
+             return (skip == 5 || skip == 9) && h.addr == ksym("vfs_read") + skip ? 0 : 203;
          }},
         {"KVIEW_IOC_HOOK_ADD", "jump-label site (kfree's kmem:kfree key)", EADDRNOTAVAIL,
          [](Env& e) {

@@ -8,7 +8,7 @@ kview=$build/cli/kview
 say() { printf '\n=== %s\n' "$*"; }
 
 say "load the module"
-insmod kmod/kview.ko
+insmod "${KVIEW_KO:-$build/kmod/$(uname -r)/kview.ko}"
 "$kview" version
 
 say "two processes doing the same 1-byte reads: P (traced) and Q (untraced)"

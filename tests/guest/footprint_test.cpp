@@ -244,7 +244,7 @@ std::string kprobes_list() {
 
 std::string ko_path() {
     const char* k = std::getenv("KVIEW_KO");
-    return k ? k : "kmod/kview.ko";
+    return k ? k : guest::default_ko();
 }
 
 // Loads the module again when a test that unloads it ends, however it ends.
@@ -302,7 +302,9 @@ TEST(Footprint, SharedKernelIsUnchangedByKview) {
         uint64_t tpm = syms.at("text_poke_memcpy");
         auto text_ok = [&](uint64_t a) {
             std::string n = syms.name(a);
-            return (a >= tpm && a < tpm + 5) || n.rfind("ftrace_", 0) == 0;
+            // (after its endbr64 on a kernel built with IBT)
+            uint64_t call = tpm + (guest::kernel_ibt() ? 4 : 0);
+            return (a >= call && a < call + 5) || n.rfind("ftrace_", 0) == 0;
         };
         // Residual 2 (PTI off only, docs/design.md): the 2 MiB region of a
         // hook loses its Global bit while hooked.
@@ -441,13 +443,14 @@ TEST(Patching, OptimizedStockKprobeOverPrivateHook) {
         ASSERT_TRUE(h.ok()) << h.error().message();
         uint64_t hook = h.value().addr;
         uint8_t orig = page0.value()[hook & 4095];
-        const std::string at = std::to_string(5 + stock);
+        const int body = guest::body_offset();
+        const std::string at = std::to_string(body + stock);
         char listed[32];
-        std::snprintf(listed, sizeof(listed), "vfs_read+0x%x ", 5 + stock);
-        covered += " +" + at + "/+" + std::to_string(5 + hook_off);
+        std::snprintf(listed, sizeof(listed), "vfs_read+0x%x ", body + stock);
+        covered += " +" + at + "/+" + std::to_string(body + hook_off);
         for (int round = 0; round < 3; round++, rounds++) {
             SCOPED_TRACE("stock kprobe at vfs_read+" + at + ", hook at +" +
-                         std::to_string(5 + hook_off) + ", round " + std::to_string(round));
+                         std::to_string(body + hook_off) + ", round " + std::to_string(round));
             auto r = guest::sh("echo 'p:kvopt vfs_read+" + at + "' >> " + t +
                                "/kprobe_events && echo 1 > " + t + "/events/kprobes/kvopt/enable");
             ASSERT_EQ(r.status, 0) << r.out;
@@ -498,8 +501,9 @@ TEST(Patching, TracedProcessPatchesKernelText) {
     ASSERT_EQ(mkfifo(done.c_str(), 0600), 0);
     const std::string script = "read x < " + go +
                                "; for i in 1 2 3; do "
-                               "echo 'p:kvself vfs_read+5' >> " +
-                               t + "/kprobe_events && echo 1 > " + t +
+                               "echo 'p:kvself " +
+                               guest::body("vfs_read") + "' >> " + t +
+                               "/kprobe_events && echo 1 > " + t +
                                "/events/kprobes/kvself/enable && "
                                "echo 1 > " +
                                t +
@@ -612,6 +616,19 @@ TEST(Footprint, UntracedCpuReceivesNoIpi) {
             asm volatile("" ::: "memory");
     }
     pin(0);
+    // Premise: without kview the spinning CPU receives (almost) no IPI.
+    // Debian's 6.12-rt breaks it: its CPU 1 takes 5-36 function-call IPIs a
+    // second with nothing else running, kview loaded or not (docs/compat.md).
+    auto quiet0 = ipis();
+    usleep(2000 * 1000);
+    auto quiet1 = ipis();
+    if (quiet0.size() >= 2 && quiet1[1] - quiet0[1] > 3) {
+        kill_wait(busy);
+        pin(-1);
+        GTEST_SKIP() << "premise: CPU 1 received " << quiet1[1] - quiet0[1]
+                     << " IPIs (TLB+CAL) in 2 s without any kview activity: this kernel interrupts "
+                        "it anyway";
+    }
     Child p, anchor;
     // Activation: the first view while none lives patches kernel text (the
     // coherence kprobe, registered and, 1 s after the close, removed) and,

@@ -62,7 +62,7 @@ TEST(Foundation, CliVersionShowsModule) {
 
 // Runs last in this suite: unloads and reloads the module.
 TEST(Foundation, RmmodRefusedWhileOpenThenSucceeds) {
-    const std::string ko = env_or("KVIEW_KO", "kmod/kview.ko");
+    const std::string ko = env_or("KVIEW_KO", guest::default_ko());
     {
         auto dev = kview::Device::open();
         ASSERT_TRUE(dev.ok());

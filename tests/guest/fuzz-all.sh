@@ -15,8 +15,8 @@ for v in max max-pti 4l 4l-pti; do
 	echo "fuzz-all: $v, seed $seed, $secs s"
 	# shellcheck disable=SC2016  # expanded in the guest
 	tests/vm/run-guest.sh --variant "$v" --quiet --timeout $((secs + 300)) --out "$build/vm-out/fuzz-$v" \
-		--env FUZZ="$build/tests/kview-fuzz --seed $seed --seconds $secs" -- \
-		'insmod kmod/kview.ko && { $FUZZ; rc=$?; rmmod kview || rc=1; exit $rc; }' || fail=1
+		--env KVIEW_BUILD_DIR="$build" --env FUZZ="$build/tests/kview-fuzz --seed $seed --seconds $secs" -- \
+		'insmod "$KVIEW_BUILD_DIR/kmod/$(uname -r)/kview.ko" && { $FUZZ; rc=$?; rmmod kview || rc=1; exit $rc; }' || fail=1
 	grep -h 'kview-fuzz' "$build/vm-out/fuzz-$v/cmd.log" | sed "s/^/  [$v] /"
 done
 ((fail)) && echo "fuzz-all: FAILED" || echo "fuzz-all: all variants passed"

@@ -1,5 +1,6 @@
 // kview_guest_tests: GoogleTest binary run inside the QEMU guest, as root,
 // with the module loaded (tests/guest/run-suite.sh).
+#include <sys/utsname.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,6 +58,24 @@ std::string tracefs() {
         (void)sh("mount -t tracefs nodev /sys/kernel/tracing");
     return "/sys/kernel/tracing";
 }
+
+std::string default_ko() {
+    struct utsname u {};
+    const char* b = std::getenv("KVIEW_BUILD_DIR");
+    uname(&u);
+    return std::string(b ? b : "build") + "/kmod/" + u.release + "/kview.ko";
+}
+
+bool kernel_ibt() {
+    struct utsname u {};
+    uname(&u);
+    std::string c = read_file(std::string("/boot/config-") + u.release);
+    return c.find("\nCONFIG_X86_KERNEL_IBT=y\n") != std::string::npos;
+}
+
+int body_offset() { return kernel_ibt() ? 9 : 5; }
+
+std::string body(const std::string& func) { return func + "+" + std::to_string(body_offset()); }
 
 kview::GlobalStats global() {
     auto d = kview::Device::open();

@@ -23,6 +23,20 @@ std::string read_file(const std::string& path);
 bool write_file(const std::string& path, const std::string& data);
 std::string tracefs(); // mounted tracefs path
 
+// The module built for the running kernel: $KVIEW_BUILD_DIR (default
+// build)/kmod/<uname -r>/kview.ko (the Makefile's per-kernel output).
+std::string default_ko();
+
+// The running kernel was built with CONFIG_X86_KERNEL_IBT (functions start
+// with endbr64; Debian's 6.12 is, its 6.1 is not).
+bool kernel_ibt();
+
+// Where a traceable function's body starts (kview's hook offset 0): past
+// the 5-byte fentry call, and the endbr64 (or its sealing nop) before it
+// with IBT: 5 or 9. body("vfs_read") is "vfs_read+5" or "vfs_read+9".
+int body_offset();
+std::string body(const std::string& func);
+
 // The module's global counters (a failed read is a test failure).
 kview::GlobalStats global();
 

@@ -19,6 +19,7 @@
 # load or a view fails.
 set -euo pipefail
 build=${KVIEW_BUILD_DIR:-build}
+ko=${KVIEW_KO:-$build/kmod/$(uname -r)/kview.ko}
 kview=$build/cli/kview
 reps=${KVIEW_ICOUNT_REPS:-5}
 t=/sys/kernel/tracing
@@ -73,9 +74,9 @@ config() { # none | loaded | view
 	fi
 	case $1 in
 	none) ! grep -q '^kview ' /proc/modules || rmmod kview ;;
-	loaded) grep -q '^kview ' /proc/modules || insmod kmod/kview.ko ;;
+	loaded) grep -q '^kview ' /proc/modules || insmod "$ko" ;;
 	view)
-		grep -q '^kview ' /proc/modules || insmod kmod/kview.ko
+		grep -q '^kview ' /proc/modules || insmod "$ko"
 		"$kview" trace -p "$target" --fork --exec -k vfs_read -r vfs_read -k ksys_read -s read -k kfree >/dev/null &
 		view_pid=$!
 		# up once the list shows its hooks (vfs_read entry+return, ksys_read, read enter+exit, kfree)

@@ -26,7 +26,7 @@ for v in max-pti 4l; do
 		--out "$build/vm-out/storms-$v" --env KVIEW_BUILD_DIR="$build" \
 		--env KVIEW_STORM_SECONDS="$secs" --env KVIEW_STORM_SEED="$seed" -- \
 		'mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
-		 insmod kmod/kview.ko || exit 1
+		 insmod "$KVIEW_BUILD_DIR/kmod/$(uname -r)/kview.ko" || exit 1
 		 KVIEW_CLI=$KVIEW_BUILD_DIR/cli/kview tests/guest/watchdog.sh '"$((8 * secs + 240))"' \
 			"$KVIEW_BUILD_DIR/tests/kview_guest_tests" \
 			--gtest_filter="Storm.*:Patching.*" --gtest_color=no; rc=$?

@@ -5,7 +5,7 @@
 # run-guest.sh then scans dmesg for BUG/WARNING/Oops/RIP and bad taint.
 set -uo pipefail
 build=${KVIEW_BUILD_DIR:-build}
-ko=${KVIEW_KO:-kmod/kview.ko}
+ko=${KVIEW_KO:-$build/kmod/$(uname -r)/kview.ko}
 bin=$build/tests/kview_guest_tests
 [[ -f $ko ]] || { echo "run-suite: $ko missing: run 'make module' first" >&2; exit 1; }
 [[ -x $bin ]] || { echo "run-suite: $bin missing: run 'make userspace' first" >&2; exit 1; }

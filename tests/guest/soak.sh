@@ -53,7 +53,7 @@ seed=${3:?}
 build=${KVIEW_BUILD_DIR:-build}
 cli=$build/cli/kview
 tests=$build/tests/kview_guest_tests
-export KVIEW_CLI=$cli KVIEW_KO=kmod/kview.ko
+export KVIEW_CLI=$cli KVIEW_KO=${KVIEW_KO:-$build/kmod/$(uname -r)/kview.ko}
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 meminfo() {
 	sync
@@ -64,7 +64,7 @@ meminfo() {
 slabs() { awk 'NR > 2 { printf "%s %d\n", $1, $2 * $4 }' /proc/slabinfo | sort; }
 m0=$(meminfo)
 slabs >/tmp/soak-slab0
-insmod kmod/kview.ko || exit 1
+insmod "$KVIEW_KO" || exit 1
 rc=0
 end=$((SECONDS + secs))
 

@@ -411,7 +411,7 @@ namespace {
 // The next instruction boundary after func+5+our offset, found the way a
 // user would: kprobe_events refuses a probe that is not on one.
 int near_offset(const std::string& t, const std::string& func) {
-    for (int off = 6; off < 24; off++) {
+    for (int off = guest::body_offset() + 1; off < guest::body_offset() + 19; off++) {
         std::string p = "p:kvnear " + func + "+" + std::to_string(off);
         if (guest::sh("echo '" + p + "' >> " + t + "/kprobe_events").status == 0) {
             (void)guest::sh("echo '-:kvnear' >> " + t + "/kprobe_events");
@@ -477,7 +477,7 @@ TEST(Storm, Coherence) {
     for (const auto& n : neighbours)
         filter += n + "\\n";
     const int near = near_offset(t, "vfs_read");
-    ASSERT_GT(near, 0) << "no instruction boundary found after vfs_read+5";
+    ASSERT_GT(near, 0) << "no instruction boundary found after " << guest::body("vfs_read");
 
     // Each toggle flips one piece of state. Stock kprobes and bpftrace's
     // kprobe sit at our exact hook address (sharing the kprobe aggregator)
@@ -498,10 +498,10 @@ TEST(Storm, Coherence) {
          "printf '" + filter + "' > " + t + "/set_ftrace_filter && echo function > " + t + "/current_tracer",
          "echo nop > " + t + "/current_tracer && echo > " + t + "/set_ftrace_filter", false},
         {"stock kprobe at our vfs_read hook",
-         "echo 'p:kvat vfs_read+5' >> " + t + "/kprobe_events && echo 1 > " + t + "/events/kprobes/kvat/enable",
+         "echo 'p:kvat " + guest::body("vfs_read") + "' >> " + t + "/kprobe_events && echo 1 > " + t + "/events/kprobes/kvat/enable",
          "echo 0 > " + t + "/events/kprobes/kvat/enable && echo '-:kvat' >> " + t + "/kprobe_events", true},
         {"stock kprobe at our kfree hook",
-         "echo 'p:kvkf kfree+5' >> " + t + "/kprobe_events && echo 1 > " + t + "/events/kprobes/kvkf/enable",
+         "echo 'p:kvkf " + guest::body("kfree") + "' >> " + t + "/kprobe_events && echo 1 > " + t + "/events/kprobes/kvkf/enable",
          "echo 0 > " + t + "/events/kprobes/kvkf/enable && echo '-:kvkf' >> " + t + "/kprobe_events", true},
         {"stock kprobe near our vfs_read hook",
          "echo 'p:kvnear vfs_read+" + std::to_string(near) + "' >> " + t + "/kprobe_events && echo 1 > " + t +
@@ -530,7 +530,7 @@ TEST(Storm, Coherence) {
             if (on) {
                 ::truncate("/tmp/kview-storm-bpftrace.log", 0);
                 bpftrace = spawn({"/bin/sh", "-c",
-                                  "exec /usr/bin/bpftrace -e 'kprobe:vfs_read+5 { @[probe] = count(); }' "
+                                  "exec /usr/bin/bpftrace -e 'kprobe:" + guest::body("vfs_read") + " { @[probe] = count(); }' "
                                   ">>/tmp/kview-storm-bpftrace.log 2>&1"});
                 // Wait for it to attach (tens of seconds under a busy
                 // single-threaded TCG): the step is its probe armed at our

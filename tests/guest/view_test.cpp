@@ -224,7 +224,7 @@ TEST_F(Coherence, UnderLiveTextPatching) {
         {"function tracer off",
          "echo nop > " + t + "/current_tracer && echo > " + t + "/set_ftrace_filter"},
         {"stock kprobe at our vfs_read hook address",
-         "echo 'p:kvstock vfs_read+5' >> " + t + "/kprobe_events && echo 1 > " + t +
+         "echo 'p:kvstock " + guest::body("vfs_read") + "' >> " + t + "/kprobe_events && echo 1 > " + t +
              "/events/kprobes/kvstock/enable"},
         {"stock kprobe disabled and removed",
          "echo 0 > " + t + "/events/kprobes/kvstock/enable && echo '-:kvstock' >> " + t +
@@ -320,11 +320,11 @@ TEST_F(Coherence, StockKprobeAtEachHookAddress) {
         if (!h.ok())
             continue; // not an instruction boundary, or a site the kernel refuses
         tried++;
-        SCOPED_TRACE("vfs_read+5+" + std::to_string(off));
+        SCOPED_TRACE(guest::body("vfs_read") + "+" + std::to_string(off));
         const std::string name = "kvat" + std::to_string(off);
         char at[32];
-        std::snprintf(at, sizeof(at), "vfs_read+0x%x ", 5 + off);
-        auto r = guest::sh("echo 'p:" + name + " vfs_read+" + std::to_string(5 + off) + "' >> " + t +
+        std::snprintf(at, sizeof(at), "vfs_read+0x%x ", guest::body_offset() + off);
+        auto r = guest::sh("echo 'p:" + name + " vfs_read+" + std::to_string(guest::body_offset() + off) + "' >> " + t +
                            "/kprobe_events && echo 1 > " + t + "/events/kprobes/" + name + "/enable");
         ASSERT_EQ(r.status, 0) << r.out;
         usleep(600 * 1000); // the optimizer's delay, and one kview poll

@@ -24,6 +24,14 @@ here=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# The second kernel series (docs/compat.md): Debian's <codename>-backports
+# serves the 6.12 LTS kernel, in the generic (-amd64) and PREEMPT_RT
+# (-rt-amd64) flavours. They are installed next to the release's 6.1 through
+# their versioned package names, so linux-image-amd64 keeps pointing to 6.1.
+# KVIEW_BACKPORTS=0 skips them.
+BPO_FLAVOURS=(amd64 rt-amd64)
+bpo_wanted=${KVIEW_BACKPORTS:-1}
+
 installed() { # pkg -> 0 if dpkg says "install ok installed"
 	[[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
 }
@@ -38,16 +46,45 @@ for p in "${PKGS[@]}"; do
 	[[ -n "${ok[$p]:-}" ]] || missing+=("$p")
 done
 
-if ((${#missing[@]})); then
-	log "missing: ${missing[*]}"
-	SUDO=()
+# A backports kernel flavour counts as installed when some linux-image-6.12*
+# of that flavour and its linux-headers are (dpkg only: no apt call).
+flavour_of() { # 6.12.38+deb12-rt-amd64 -> rt-amd64
+	case $1 in
+	*-rt-amd64) echo rt-amd64 ;;
+	*-cloud-amd64) echo cloud-amd64 ;;
+	*-amd64) echo amd64 ;;
+	esac
+}
+bpo_installed() { # flavour
+	local name status v
+	while read -r name status; do
+		[[ "$status" == "install ok installed" ]] || continue
+		v=${name#linux-image-}
+		[[ "$(flavour_of "$v")" == "$1" ]] || continue
+		installed "linux-headers-$v" && return 0
+	done < <(dpkg-query -W -f='${Package} ${Status}\n' 'linux-image-6.12*' 2>/dev/null || true)
+	return 1
+}
+bpo_missing=()
+if [[ "$bpo_wanted" != 0 ]]; then
+	for f in "${BPO_FLAVOURS[@]}"; do
+		bpo_installed "$f" || bpo_missing+=("$f")
+	done
+fi
+
+SUDO=()
+if ((${#missing[@]} + ${#bpo_missing[@]})); then
 	if ((EUID != 0)); then
 		command -v sudo >/dev/null || die "not root and no sudo; run as root: $0"
 		SUDO=(sudo -n)
 	fi
-	export DEBIAN_FRONTEND=noninteractive
-	apt_get=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q
-		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt_get=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q
+	-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+
+if ((${#missing[@]})); then
+	log "missing: ${missing[*]}"
 
 	# Update the lists once, only if needed: no lists, lists older than a day,
 	# or some missing package has no installation candidate.
@@ -73,6 +110,97 @@ if ((${#missing[@]})); then
 	"${apt_get[@]}" install --no-install-recommends "${missing[@]}"
 else
 	log "all ${#PKGS[@]} packages already installed"
+fi
+
+# --- the backports kernels ----------------------------------------------------
+# The archive URI comes from the sources already configured: the entry that
+# serves the release's own suite (deb822 .sources or one-line .list files).
+release_uri() { # codename -> "URI<TAB>Signed-By" of the entry serving it
+	awk -v suite="$1" '
+	function flush() {
+		if (uri != "" && deb && has) { print uri "\t" sb; found = 1; exit }
+		uri = ""; sb = ""; deb = 0; has = 0
+	}
+	FNR == 1 { flush() }
+	/^[ \t]*#/ { next }
+	FILENAME ~ /\.sources$/ {
+		if ($0 ~ /^[ \t]*$/) { flush(); next }
+		k = tolower($1)
+		if (k == "types:") for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1
+		if (k == "uris:") uri = $2
+		if (k == "suites:") for (i = 2; i <= NF; i++) if ($i == suite) has = 1
+		if (k == "signed-by:") sb = $2
+		next
+	}
+	$1 == "deb" {
+		o = ""; n = 2
+		if ($2 ~ /^\[/) { while (n <= NF && $n !~ /\]$/) { o = o " " $n; n++ } o = o " " $n; n++ }
+		if ($(n + 1) == suite) {
+			uri = $n; deb = 1; has = 1
+			if (match(o, /signed-by=[^ \]]+/)) sb = substr(o, RSTART + 10, RLENGTH - 10)
+			flush()
+		}
+	}
+	END { if (!found) flush() }' "$2" "${@:3}"
+}
+bpo_source() { # codename: make <codename>-backports known to apt
+	local files=() f uri_sb uri sb out=/etc/apt/sources.list.d/kview-backports.sources
+	shopt -s nullglob
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+		[[ -f "$f" ]] && files+=("$f")
+	done
+	shopt -u nullglob
+	((${#files[@]})) || die "no apt sources configured"
+	if grep -qsE "(^|[[:space:]])$1-backports([[:space:]]|\$)" "${files[@]}"; then
+		return 0
+	fi
+	uri_sb=$(release_uri "$1" /dev/null "${files[@]}")
+	[[ -n "$uri_sb" ]] || die "no configured apt source serves the suite $1: cannot derive $1-backports"
+	uri=${uri_sb%%$'\t'*}
+	sb=${uri_sb#*$'\t'}
+	log "adding $1-backports from the archive that serves $1 ($out)"
+	{
+		echo "# Added by kview tests/vm/install-deps.sh: the 6.12 LTS kernels."
+		echo "Types: deb"
+		echo "URIs: $uri"
+		echo "Suites: $1-backports"
+		echo "Components: main"
+		[[ -n "$sb" ]] && echo "Signed-By: $sb"
+	} | "${SUDO[@]}" tee "$out" >/dev/null
+	return 1
+}
+bpo_pkgs() { # codename flavour -> the versioned image + headers packages
+	local dep
+	dep=$(apt-cache show "linux-image-$2/$1-backports" 2>/dev/null |
+		awk '/^Depends:/ { print; exit }' | tr ',' '\n' |
+		grep -Eo "linux-image-6\.12[^ ]*-$2" | head -n 1) || true
+	[[ -n "$dep" ]] || return 1
+	printf '%s linux-headers-%s\n' "$dep" "${dep#linux-image-}"
+}
+if ((${#bpo_missing[@]})); then
+	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	[[ -n "$codename" ]] || die "no VERSION_CODENAME in /etc/os-release"
+	log "6.12 kernels missing: ${bpo_missing[*]}"
+	if ! bpo_source "$codename" ||
+		! apt-cache policy linux-image-amd64 2>/dev/null | grep -qF " $codename-backports/"; then
+		log "apt-get update"
+		"${apt_get[@]}" update
+	fi
+	want=()
+	for f in "${bpo_missing[@]}"; do
+		p=$(bpo_pkgs "$codename" "$f") || die "$codename-backports has no 6.12 linux-image-$f"
+		for q in $p; do want+=("$q/$codename-backports"); done
+	done
+	# pkg/suite, not -t: -t would also move the installed metapackages,
+	# linux-libc-dev and bpftool to backports. Dependencies that only
+	# backports has (linux-kbuild-6.12...) still come from there.
+	log "apt-get install ${want[*]}"
+	"${apt_get[@]}" install --no-install-recommends "${want[@]}"
+	for f in "${bpo_missing[@]}"; do
+		bpo_installed "$f" || die "the 6.12 $f kernel is still not installed"
+	done
+elif [[ "$bpo_wanted" != 0 ]]; then
+	log "6.12 kernels (${BPO_FLAVOURS[*]}) already installed"
 fi
 
 # --- linux-image / linux-headers must match -----------------------------------
