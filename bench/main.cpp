@@ -5,7 +5,8 @@
 //
 //   kview-bench run [--quick|--full|--smoke] [--icount] [--reps N] [--only W,...]
 //                   [--programs N,...] --out DIR
-//   kview-bench memload [--port P] [--workers W] [--conns C] [--seconds S] [--rate R]
+//   kview-bench memload [--port P] [--workers W] [--conns C] [--seconds S] [--warmup S]
+//                       [--keys K] [--rate R]
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -86,7 +88,8 @@ struct Params {
     kb::Chunks send_chunks{10, 100, 1000};
     kb::Chunks ctxsw_chunks{10, 50, 1000};
     kb::Chunks forkexec_chunks{10, 1, 1000};
-    std::string busybox; // static busybox staged on tmpfs (icount)
+    std::string busybox;  // static busybox staged on tmpfs (icount)
+    std::string self_exe; // this program (icount: a copy on tmpfs), for `memload`
 };
 
 // Under -icount the guest clock counts instructions: chunks shorter than a
@@ -106,12 +109,14 @@ void icount_params(Params& p) {
     // host: short memcached runs (their instructions per request are what
     // is compared), few driver calls.
     p.programs = {1, 10, 50, 160};
-    p.caslap_seconds = 1;
-    p.load.seconds = 0.5;
-    p.load.warmup_s = 0.1;
+    bool full = p.mode == "full";
+    p.caslap_seconds = 2;
+    p.load.seconds = full ? 1 : 0.5;
+    p.load.warmup_s = 0.2;
     p.driver_ops = 500;
-    p.reps = p.mode == "full" ? 6 : 3;
-    p.dd_count = p.mode == "full" ? 30000 : 10000;
+    p.reps = full ? 6 : 3;
+    p.dd_count = full ? 30000 : 10000;
+    p.forkexec_chunks = {full ? 20 : 10, 1, 1000};
 }
 
 Params quick_params() {
@@ -250,9 +255,10 @@ class Memcached {
                      "-U", "0", "-t", "2", "-c", "4096", "-m", "256", nullptr);
             ::_exit(127);
         }
-        // Wait until it accepts: up to 30 s (an emulated CPU on a busy host
-        // can take more than 10), or until it exits.
-        for (int i = 0; i < 600 && pid_ > 0; i++) {
+        // Wait until it accepts: up to 300 s (an emulated CPU on a busy host
+        // can take more than 10; under icount the clock jumps ahead while
+        // memcached pages in over 9p), or until it exits.
+        for (int i = 0; i < 6000 && pid_ > 0; i++) {
             int st = 0;
             if (::waitpid(pid_, &st, WNOHANG) == pid_) {
                 why_ = WIFEXITED(st) ? "exited with status " + std::to_string(WEXITSTATUS(st))
@@ -274,7 +280,7 @@ class Memcached {
             ::usleep(50000);
         }
         if (!ok_ && why_.empty())
-            why_ = pid_ > 0 ? "did not accept connections within 30 s" : "could not be started";
+            why_ = pid_ > 0 ? "did not accept connections within 300 s" : "could not be started";
     }
     ~Memcached() {
         if (pid_ > 0) {
@@ -301,6 +307,7 @@ struct Ctx {
     Results r;
     std::vector<std::unique_ptr<kb::Driver>> drivers; // traced processes
     std::map<std::string, std::string> kprobe_state;  // cost config -> kprobes/list line
+    std::optional<kb::Worker> worker;                 // icount: the untraced micro process
 };
 
 std::vector<pid_t> targets(const Ctx& c, int n) {
@@ -410,10 +417,10 @@ void run_memcaslap(Ctx& c, int rep, Mode mode) {
             auto out = capture(caslap_argv(p, p.caslap_threads, p.caslap_seconds), true, &why);
             std::smatch m;
             static const std::regex tps("TPS: ([0-9]+)");
-            caslap_failed = !out || !std::regex_search(*out, m, tps);
+            caslap_failed = !out || !std::regex_search(*out, m, tps) || std::stod(m[1]) <= 0;
             if (caslap_failed) {
                 if (out)
-                    why = "no TPS line in its output";
+                    why = m.empty() ? "no TPS line in its output" : "TPS 0 (no request completed)";
                 return std::nullopt;
             }
             why = "the traced driver failed";
@@ -432,6 +439,35 @@ void run_memcaslap(Ctx& c, int rep, Mode mode) {
     }
 }
 
+// memload in a fresh process (`kview-bench memload`, exec'd): its workers
+// are then forks of the same clean process in every configuration, not of
+// this one, whose state changes between configurations (post-eBPF's
+// consumer thread makes glibc take the multi-threaded path in every
+// cancellable syscall wrapper from then on: ~45 instructions per call).
+// (Under icount `self` is a copy on tmpfs: no 9p page-in in the window.)
+kview::Result<kb::LoadResult> run_memload_exec(const kb::LoadParams& lp, const std::string& self) {
+    std::string why;
+    auto out = capture({self, "memload", "--port", std::to_string(lp.port), "--workers",
+                        std::to_string(lp.workers), "--conns", std::to_string(lp.conns),
+                        "--seconds", std::to_string(lp.seconds), "--warmup", std::to_string(lp.warmup_s),
+                        "--keys", std::to_string(lp.keys), "--rate", std::to_string(lp.rate)},
+                       false, &why);
+    if (!out)
+        return kview::Error{EIO, "memload: " + why, {}};
+    static const std::regex re("ops/s ([0-9.]+) ops ([0-9]+) errors ([0-9]+) p50 ([0-9.]+) us p99 ([0-9.]+) us p99.9 ([0-9.]+) us");
+    std::smatch m;
+    if (!std::regex_search(*out, m, re))
+        return kview::Error{EIO, "memload: unexpected output: " + out->substr(0, 120), {}};
+    kb::LoadResult r;
+    r.ops_per_s = std::stod(m[1]);
+    r.ops = std::stoull(m[2]);
+    r.errors = std::stoull(m[3]);
+    r.p50_us = std::stod(m[4]);
+    r.p99_us = std::stod(m[5]);
+    r.p999_us = std::stod(m[6]);
+    return r;
+}
+
 void run_memload(Ctx& c, int rep, Mode mode, bool open) {
     std::string w = open ? "memload-open" : "memload-closed";
     kb::LoadResult res;
@@ -439,7 +475,7 @@ void run_memload(Ctx& c, int rep, Mode mode, bool open) {
     if (!open)
         lp.rate = 0;
     auto v = measure(c, w, mode, 1, rep, lp.seconds + lp.warmup_s, true, kb::syscall_hooks(), [&]() -> std::optional<double> {
-        auto r = kb::run_memload(lp);
+        auto r = run_memload_exec(lp, c.p.self_exe);
         if (!r) {
             c.r.errors.push_back(w + ": " + r.error().message());
             return std::nullopt;
@@ -472,13 +508,14 @@ void run_micro_icount(Ctx& c, int rep, Mode mode, int programs) {
                 got[w] = *x;
             return x.has_value();
         };
-        bool ok = one("micro-read", kb::op_read(c.p.chunks));
-        ok &= one("micro-write", kb::op_write(c.p.chunks));
-        ok &= one("micro-getpid", kb::op_getpid(c.p.chunks));
-        ok &= one("micro-sendmsg", kb::op_sendmsg(c.p.send_chunks));
+        auto& wk = *c.worker;
+        bool ok = one("micro-read", wk.run(kb::Op::Read, c.p.chunks));
+        ok &= one("micro-write", wk.run(kb::Op::Write, c.p.chunks));
+        ok &= one("micro-getpid", wk.run(kb::Op::Getpid, c.p.chunks));
+        ok &= one("micro-sendmsg", wk.run(kb::Op::Sendmsg, c.p.send_chunks));
         if (first) {
-            ok &= one("ctxsw", kb::op_ctxsw(c.p.ctxsw_chunks));
-            ok &= one("forkexec", kb::op_forkexec(c.p.forkexec_chunks, c.p.busybox));
+            ok &= one("ctxsw", wk.run(kb::Op::Ctxsw, c.p.ctxsw_chunks));
+            ok &= one("forkexec", wk.run(kb::Op::Forkexec, c.p.forkexec_chunks));
         }
         return ok ? std::optional<double>(0) : std::nullopt;
     });
@@ -660,6 +697,10 @@ void run_cost(Ctx& c, int rep, CostCfg k, uint32_t int3_off) {
     bpf_link__destroy(link);
     view.reset();
     kview_bench__destroy(skel);
+    // Back to the default, or every later pre-eBPF (shared-text kprobe)
+    // sample would stay an int3 while the first repetition's was optimized.
+    if (k == CostCfg::StockInt3)
+        set_kprobes_optimization(true);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         c.r.errors.push_back(std::string("cost ") + cost_name(k) + ": dd failed");
         return;
@@ -1216,6 +1257,13 @@ int cmd_run(Params p) {
         return 1;
     }
     libbpf_set_print(nullptr);
+    // 160 sessions hold ~10 fds each (BPF maps, programs, links, views):
+    // more than the default 1024.
+    rlimit nofile{65536, 65536};
+    if (::setrlimit(RLIMIT_NOFILE, &nofile)) {
+        std::fprintf(stderr, "kview-bench: cannot raise RLIMIT_NOFILE: %s\n", std::strerror(errno));
+        return 1;
+    }
     double t_start = now_s();
     Ctx c;
     c.p = p;
@@ -1235,6 +1283,22 @@ int cmd_run(Params p) {
             std::fprintf(stderr, "kview-bench: cannot stage /bin/busybox on tmpfs\n");
             return 1;
         }
+        c.p.self_exe = kb::stage_file("/proc/self/exe", std::string(tmp ? tmp : "/tmp") + "/kview-bench", "kview-bench");
+    } else {
+        c.p.self_exe = kb::stage_file("/proc/self/exe", "", "");
+    }
+    if (c.p.self_exe.empty()) {
+        std::fprintf(stderr, "kview-bench: cannot find or stage this program\n");
+        return 1;
+    }
+    if (c.p.icount) {
+        auto w = kb::Worker::spawn(c.p.busybox);
+        if (w)
+            c.worker.emplace(std::move(*w));
+        if (!c.worker) {
+            std::fprintf(stderr, "kview-bench: cannot start the untraced worker process\n");
+            return 1;
+        }
     }
     Memcached mc(p.load.port);
     if ((want(p, "memcaslap") || want(p, "memload")) && !mc.ok()) {
@@ -1246,7 +1310,7 @@ int cmd_run(Params p) {
     if (want(p, "memload")) { // calibrate the open-loop rate: half the closed-loop capacity
         kb::LoadParams lp = c.p.load;
         lp.rate = 0;
-        auto r = kb::run_memload(lp);
+        auto r = run_memload_exec(lp, c.p.self_exe);
         if (!r) {
             std::fprintf(stderr, "kview-bench: memload calibration: %s\n", r.error().message().c_str());
             return 1;
@@ -1333,6 +1397,10 @@ int cmd_memload(int argc, char** argv) {
             lp.seconds = std::atof(next().c_str());
         else if (a == "--rate")
             lp.rate = std::atof(next().c_str());
+        else if (a == "--warmup")
+            lp.warmup_s = std::atof(next().c_str());
+        else if (a == "--keys")
+            lp.keys = static_cast<uint32_t>(std::atoi(next().c_str()));
         else {
             std::fprintf(stderr, "kview-bench memload: unknown option '%s'\n", a.c_str());
             return 2;
@@ -1354,7 +1422,8 @@ void usage(FILE* f) {
     std::fprintf(f,
                  "usage: kview-bench run [--quick|--full|--smoke] [--icount] [--reps N] [--only W,...]\n"
                  "                       [--programs N,...] --out DIR\n"
-                 "       kview-bench memload [--port P] [--workers W] [--conns C] [--seconds S] [--rate R]\n"
+                 "       kview-bench memload [--port P] [--workers W] [--conns C] [--seconds S] [--warmup S]\n"
+                 "                           [--keys K] [--rate R]\n"
                  "workloads (--only): memcaslap, memload, micro, cost, attach\n"
                  "--icount (or KVIEW_ICOUNT=1, set in a run-guest.sh --icount guest): instruction-time\n"
                  "presets and report (micro adds write, getpid, ctxsw, forkexec; N up to 160).\n"

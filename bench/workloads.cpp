@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/personality.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -153,6 +154,9 @@ std::optional<double> op_forkexec(const Chunks& c, const std::string& exe) {
     return best_chunk(c, [&] {
         pid_t pid = ::fork();
         if (pid == 0) {
+            // The same layout every time: with ASLR the exec's page-table
+            // work varies between runs.
+            ::personality(ADDR_NO_RANDOMIZE);
             char arg0[] = "true";
             char* argv[] = {arg0, nullptr};
             char* envp[] = {nullptr};
@@ -164,16 +168,105 @@ std::optional<double> op_forkexec(const Chunks& c, const std::string& exe) {
     });
 }
 
-std::string stage_busybox(const std::string& dir) {
+std::string stage_file(const std::string& src, const std::string& dir, const std::string& name) {
     std::error_code ec;
+    auto real = std::filesystem::canonical(src, ec);
+    if (ec)
+        return "";
+    if (dir.empty())
+        return real.string();
     std::filesystem::create_directories(dir, ec);
-    std::string dst = dir + "/busybox";
-    std::filesystem::copy_file("/bin/busybox", dst,
-                               std::filesystem::copy_options::overwrite_existing, ec);
+    std::string dst = dir + "/" + name;
+    std::filesystem::copy_file(real, dst, std::filesystem::copy_options::overwrite_existing, ec);
     if (ec)
         return "";
     std::filesystem::permissions(dst, std::filesystem::perms::owner_all, ec);
     return ec ? "" : dst;
+}
+
+std::string stage_busybox(const std::string& dir) {
+    return stage_file("/bin/busybox", dir, "busybox");
+}
+
+namespace {
+
+struct Cmd {
+    Op op;
+    Chunks c;
+};
+struct Reply {
+    int ok;
+    double v;
+};
+
+[[noreturn]] void worker_main(int sock, const std::string& busybox) {
+    for (;;) {
+        Cmd cmd{};
+        if (::recv(sock, &cmd, sizeof(cmd), 0) != sizeof(cmd))
+            ::_exit(0);
+        std::optional<double> v;
+        switch (cmd.op) {
+        case Op::Read:
+            v = op_read(cmd.c);
+            break;
+        case Op::Write:
+            v = op_write(cmd.c);
+            break;
+        case Op::Getpid:
+            v = op_getpid(cmd.c);
+            break;
+        case Op::Sendmsg:
+            v = op_sendmsg(cmd.c);
+            break;
+        case Op::Ctxsw:
+            v = op_ctxsw(cmd.c);
+            break;
+        case Op::Forkexec:
+            v = op_forkexec(cmd.c, busybox);
+            break;
+        }
+        Reply r{v.has_value(), v.value_or(0)};
+        if (::send(sock, &r, sizeof(r), 0) != sizeof(r))
+            ::_exit(1);
+    }
+}
+
+} // namespace
+
+std::optional<Worker> Worker::spawn(const std::string& busybox) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+        return std::nullopt;
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        ::close(sv[0]);
+        ::close(sv[1]);
+        return std::nullopt;
+    }
+    if (pid == 0) {
+        ::close(sv[0]);
+        worker_main(sv[1], busybox);
+    }
+    ::close(sv[1]);
+    return Worker(pid, sv[0]);
+}
+
+Worker::~Worker() {
+    if (sock_ >= 0)
+        ::close(sock_);
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+    }
+}
+
+std::optional<double> Worker::run(Op op, const Chunks& c) {
+    Cmd cmd{op, c};
+    Reply r{};
+    if (::send(sock_, &cmd, sizeof(cmd), 0) != sizeof(cmd) ||
+        ::recv(sock_, &r, sizeof(r), 0) != sizeof(r) || !r.ok)
+        return std::nullopt;
+    return r.v;
 }
 
 } // namespace kview::bench
