@@ -4,7 +4,7 @@
 #   make test          install deps, build, host tests + guest tests (all variants)
 #   make demo          install deps, build, boot the guest and run the demo,
 #                      then the quick benchmark (bench/run.sh --quick, ~10 min)
-#   make bench         the benchmarks, published: instruction time (icount, ~35 min) to
+#   make bench         the benchmarks, published: instruction time (icount, 25-55 min) to
 #                      docs/results.md, then wall-clock TCG (quick, ~10 min) to docs/results-tcg.md
 #   make style         checkpatch.pl on the module (if a kernel tree provides it)
 #   make check         module with W=1 and sparse (C=2)

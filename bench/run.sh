@@ -10,7 +10,8 @@
 # build/bench-out/[icount-]<mode>) holds bench.json (metadata + raw samples),
 # results.md and the PNG plots; --publish makes them docs/results.md and
 # docs/results/ (icount) or docs/results-tcg.md and docs/results/tcg/ (wall
-# clock). Wall clock quick: about 10 min, full: about 45; icount full: about 35.
+# clock). Wall clock quick: about 10 min, full: about 45; icount full: 25-55
+# min (host load).
 set -euo pipefail
 repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -26,7 +27,7 @@ while (($#)); do
 	--reps|--only|--programs) args+=("$1" "${2:?$1 needs a value}"); shift ;;
 	--out) out=${2:?--out needs a value}; shift ;;
 	--publish) publish=1 ;;
-	-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/run.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 	esac
 	shift
