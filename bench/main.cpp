@@ -439,7 +439,7 @@ void run_memcaslap(Ctx& c, int rep, Mode mode) {
     }
 }
 
-// memload in a fresh process (`kview-bench memload`, exec'd): its workers
+// Under icount, memload in a fresh process (`kview-bench memload`, exec'd): its workers
 // are then forks of the same clean process in every configuration, not of
 // this one, whose state changes between configurations (post-eBPF's
 // consumer thread makes glibc take the multi-threaded path in every
@@ -454,7 +454,7 @@ kview::Result<kb::LoadResult> run_memload_exec(const kb::LoadParams& lp, const s
                        false, &why);
     if (!out)
         return kview::Error{EIO, "memload: " + why, {}};
-    static const std::regex re("ops/s ([0-9.]+) ops ([0-9]+) errors ([0-9]+) p50 ([0-9.]+) us p99 ([0-9.]+) us p99.9 ([0-9.]+) us");
+    static const std::regex re("ops/s ([0-9.]+) ops ([0-9]+) errors ([0-9]+) p50 ([0-9.]+|nan) us p99 ([0-9.]+|nan) us p99.9 ([0-9.]+|nan) us");
     std::smatch m;
     if (!std::regex_search(*out, m, re))
         return kview::Error{EIO, "memload: unexpected output: " + out->substr(0, 120), {}};
@@ -475,7 +475,7 @@ void run_memload(Ctx& c, int rep, Mode mode, bool open) {
     if (!open)
         lp.rate = 0;
     auto v = measure(c, w, mode, 1, rep, lp.seconds + lp.warmup_s, true, kb::syscall_hooks(), [&]() -> std::optional<double> {
-        auto r = run_memload_exec(lp, c.p.self_exe);
+        auto r = (c.p.icount ? run_memload_exec(lp, c.p.self_exe) : kb::run_memload(lp));
         if (!r) {
             c.r.errors.push_back(w + ": " + r.error().message());
             return std::nullopt;
@@ -1310,7 +1310,7 @@ int cmd_run(Params p) {
     if (want(p, "memload")) { // calibrate the open-loop rate: half the closed-loop capacity
         kb::LoadParams lp = c.p.load;
         lp.rate = 0;
-        auto r = run_memload_exec(lp, c.p.self_exe);
+        auto r = (c.p.icount ? run_memload_exec(lp, c.p.self_exe) : kb::run_memload(lp));
         if (!r) {
             std::fprintf(stderr, "kview-bench: memload calibration: %s\n", r.error().message().c_str());
             return 1;
