@@ -5,7 +5,8 @@
 #                      on 6.1; 6.12 max-pti and 4l; 6.12-rt 4l: docs/compat.md)
 #   make demo          install deps, build, boot the guest and run the demo,
 #                      then the quick benchmark (bench/run.sh --quick, ~10 min)
-#   make bench         the full benchmark (~45 min), published to docs/results.md
+#   make bench         the benchmarks, published: instruction time (icount, 25-55 min) to
+#                      docs/results.md, then wall-clock TCG (quick, ~10 min) to docs/results-tcg.md
 #   make style         checkpatch.pl on the module (if a kernel tree provides it)
 #   make check         module with W=1 and sparse (C=2)
 #
@@ -72,7 +73,8 @@ demo: deps
 
 bench: deps
 	$(MAKE) all
-	KVIEW_BUILD_DIR=$(BUILD) bench/run.sh --full --publish
+	KVIEW_BUILD_DIR=$(BUILD) bench/run.sh --icount --full --publish
+	KVIEW_BUILD_DIR=$(BUILD) bench/run.sh --quick --publish
 
 # The long hardening runs (docs/reliability.md): 10 min of ioctl fuzzing
 # across the four variants, then the 30 min soak in one boot.

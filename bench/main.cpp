@@ -3,8 +3,10 @@
 // pre-eBPF, kview, then again) in one boot; the report gives ratios to
 // "none" with bootstrap CIs, never absolute (emulated) times as truth.
 //
-//   kview-bench run [--quick|--full|--smoke] [--reps N] [--only W,...] --out DIR
-//   kview-bench memload [--port P] [--workers W] [--conns C] [--seconds S] [--rate R]
+//   kview-bench run [--quick|--full|--smoke] [--icount] [--reps N] [--only W,...]
+//                   [--programs N,...] --out DIR
+//   kview-bench memload [--port P] [--workers W] [--conns C] [--seconds S] [--warmup S]
+//                       [--keys K] [--rate R]
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
@@ -13,6 +15,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -38,8 +41,11 @@
 #include "kview/device.hpp"
 #include "kview/parse.hpp"
 #include "memload.hpp"
+#include "results.hpp"
 #include "setup.hpp"
 #include "stats.hpp"
+#include "targets.hpp"
+#include "workloads.hpp"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wold-style-cast"
@@ -76,7 +82,42 @@ struct Params {
     std::vector<int> programs = {1, 10, 50};
     // traced per-event cost
     uint32_t dd_count = 50000;
+    // instruction time (-icount guest: KVIEW_ICOUNT=1 or --icount)
+    bool icount = false;
+    kb::Chunks chunks{10, 250, 1000}; // read, write, getpid per sample
+    kb::Chunks send_chunks{10, 100, 1000};
+    kb::Chunks ctxsw_chunks{10, 50, 1000};
+    kb::Chunks forkexec_chunks{10, 1, 1000};
+    std::string busybox;  // static busybox staged on tmpfs (icount)
+    std::string self_exe; // this program (icount: a copy on tmpfs), for `memload`
 };
+
+// Under -icount the guest clock counts instructions: chunks shorter than a
+// timer tick (4 ms at HZ=250, ~4 M instructions) so that the fastest is
+// interrupt-free; vBPF's N = 160 programs on the hooks; dd from tmpfs.
+void icount_params(Params& p) {
+    p.icount = true;
+    if (p.mode == "smoke") {
+        p.programs = {1, 3};
+        p.chunks = {6, 50, 500};
+        p.send_chunks = {6, 20, 500};
+        p.ctxsw_chunks = {6, 10, 500};
+        p.forkexec_chunks = {4, 1, 500};
+        return;
+    }
+    // An icount guest runs ~10x slower than real time on a busy 2-core
+    // host: short memcached runs (their instructions per request are what
+    // is compared), few driver calls.
+    p.programs = {1, 10, 50, 160};
+    bool full = p.mode == "full";
+    p.caslap_seconds = 2;
+    p.load.seconds = full ? 1 : 0.5;
+    p.load.warmup_s = 0.2;
+    p.driver_ops = 500;
+    p.reps = full ? 6 : 3;
+    p.dd_count = full ? 30000 : 10000;
+    p.forkexec_chunks = {full ? 20 : 10, 1, 1000};
+}
 
 Params quick_params() {
     Params p;
@@ -131,35 +172,9 @@ double now_s() {
 
 // ---- results ------------------------------------------------------------------
 
-struct Sample {
-    std::string workload; // memcaslap, memload-closed, micro-read, ...
-    std::string metric;   // ops_per_s, ns_per_op, ...
-    std::string unit;
-    std::string config;   // mode name or a cost configuration
-    int programs = 1;
-    int rep = 0;
-    double value = 0;
-    double p50_us = NAN, p99_us = NAN, p999_us = NAN; // memload only
-};
-
-struct Check { // did the traced process get every event?
-    std::string workload;
-    std::string config;
-    int programs = 1;
-    int rep = 0;
-    uint64_t expected = 0;
-    uint64_t got_read = 0;
-    uint64_t got_sendmsg = 0;
-    uint64_t foreign = 0; // handler entries from untraced mms (views)
-    uint64_t dropped = 0; // post-eBPF ring buffer drops
-    bool ok = false;
-};
-
-struct Results {
-    std::vector<Sample> samples;
-    std::vector<Check> checks;
-    std::vector<std::string> errors;
-};
+using kb::Check;
+using kb::Results;
+using kb::Sample;
 
 void progress(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void progress(const char* fmt, ...) {
@@ -240,9 +255,10 @@ class Memcached {
                      "-U", "0", "-t", "2", "-c", "4096", "-m", "256", nullptr);
             ::_exit(127);
         }
-        // Wait until it accepts: up to 30 s (an emulated CPU on a busy host
-        // can take more than 10), or until it exits.
-        for (int i = 0; i < 600 && pid_ > 0; i++) {
+        // Wait until it accepts: up to 300 s (an emulated CPU on a busy host
+        // can take more than 10; under icount the clock jumps ahead while
+        // memcached pages in over 9p), or until it exits.
+        for (int i = 0; i < 6000 && pid_ > 0; i++) {
             int st = 0;
             if (::waitpid(pid_, &st, WNOHANG) == pid_) {
                 why_ = WIFEXITED(st) ? "exited with status " + std::to_string(WEXITSTATUS(st))
@@ -264,7 +280,7 @@ class Memcached {
             ::usleep(50000);
         }
         if (!ok_ && why_.empty())
-            why_ = pid_ > 0 ? "did not accept connections within 30 s" : "could not be started";
+            why_ = pid_ > 0 ? "did not accept connections within 300 s" : "could not be started";
     }
     ~Memcached() {
         if (pid_ > 0) {
@@ -291,6 +307,7 @@ struct Ctx {
     Results r;
     std::vector<std::unique_ptr<kb::Driver>> drivers; // traced processes
     std::map<std::string, std::string> kprobe_state;  // cost config -> kprobes/list line
+    std::optional<kb::Worker> worker;                 // icount: the untraced micro process
 };
 
 std::vector<pid_t> targets(const Ctx& c, int n) {
@@ -300,14 +317,34 @@ std::vector<pid_t> targets(const Ctx& c, int n) {
     return t;
 }
 
-// Attach `mode` for `programs` traced processes, run `body` (returns the
-// sample value, or nullopt on failure) while traced process 0 drives
-// driver_ops read+sendmsg pairs (concurrently when `concurrent`), check its
-// events, detach.
+// TLB-shootdown IPIs received so far, all CPUs (the "TLB:" row of
+// /proc/interrupts).
+uint64_t tlb_ipis() {
+    std::ifstream in("/proc/interrupts");
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream ss(line);
+        std::string name;
+        ss >> name;
+        if (name != "TLB:")
+            continue;
+        uint64_t n = 0, x = 0;
+        while (ss >> x)
+            n += x;
+        return n;
+    }
+    return 0;
+}
+
+// Attach `mode` for `programs` traced processes on `hooks`, run `body`
+// (returns the sample value, or nullopt on failure) while traced process 0
+// drives driver_ops read+sendmsg pairs (concurrently when `concurrent`),
+// check its events, detach.
 template <class F>
 std::optional<double> measure(Ctx& c, const std::string& workload, Mode mode, int programs,
-                              int rep, double window_s, bool concurrent, F&& body) {
-    auto setup = kb::Setup::attach(mode, targets(c, programs), kb::syscall_hooks());
+                              int rep, double window_s, bool concurrent,
+                              const std::vector<kb::Hook>& hooks, F&& body) {
+    auto setup = kb::Setup::attach(mode, targets(c, programs), hooks);
     if (!setup) {
         c.r.errors.push_back(workload + " " + kb::mode_name(mode) + ": " +
                              setup.error().message());
@@ -320,7 +357,9 @@ std::optional<double> measure(Ctx& c, const std::string& workload, Mode mode, in
     auto gap = static_cast<uint32_t>(window_s * 1e6 / (n / 10.0));
     if (concurrent && !drv.start(n, gap).ok())
         return std::nullopt;
+    uint64_t ipi0 = tlb_ipis();
     std::optional<double> v = body();
+    uint64_t ipis = tlb_ipis() - ipi0;
     if (!concurrent && !drv.start(n, 0).ok())
         return std::nullopt;
     if (!drv.wait().ok()) {
@@ -339,6 +378,7 @@ std::optional<double> measure(Ctx& c, const std::string& workload, Mode mode, in
     ck.dropped = st.dropped();
     auto f = st.foreign_mm_hits();
     ck.foreign = f ? f.value() : ~0ull;
+    ck.tlb_ipis = ipis;
     ck.ok = ck.got_read == ck.expected && ck.got_sendmsg == ck.expected &&
             (mode != Mode::Kview || ck.foreign == 0);
     c.r.checks.push_back(ck);
@@ -373,14 +413,14 @@ void run_memcaslap(Ctx& c, int rep, Mode mode) {
     for (int attempt = 1;; attempt++) {
         std::string why = "the traced driver did not start";
         bool caslap_failed = false;
-        auto v = measure(c, "memcaslap", mode, 1, rep, p.caslap_seconds, true, [&]() -> std::optional<double> {
+        auto v = measure(c, "memcaslap", mode, 1, rep, p.caslap_seconds, true, kb::syscall_hooks(), [&]() -> std::optional<double> {
             auto out = capture(caslap_argv(p, p.caslap_threads, p.caslap_seconds), true, &why);
             std::smatch m;
             static const std::regex tps("TPS: ([0-9]+)");
-            caslap_failed = !out || !std::regex_search(*out, m, tps);
+            caslap_failed = !out || !std::regex_search(*out, m, tps) || std::stod(m[1]) <= 0;
             if (caslap_failed) {
                 if (out)
-                    why = "no TPS line in its output";
+                    why = m.empty() ? "no TPS line in its output" : "TPS 0 (no request completed)";
                 return std::nullopt;
             }
             why = "the traced driver failed";
@@ -388,6 +428,7 @@ void run_memcaslap(Ctx& c, int rep, Mode mode) {
         });
         if (v) {
             c.r.samples.push_back({"memcaslap", "ops_per_s", "ops/s", cfg, 1, rep, *v});
+            progress("  memcaslap %-9s %.0f ops/s", cfg.c_str(), *v);
             return;
         }
         if (!caslap_failed || attempt == 2) {
@@ -398,14 +439,43 @@ void run_memcaslap(Ctx& c, int rep, Mode mode) {
     }
 }
 
+// Under icount, memload in a fresh process (`kview-bench memload`, exec'd): its workers
+// are then forks of the same clean process in every configuration, not of
+// this one, whose state changes between configurations (post-eBPF's
+// consumer thread makes glibc take the multi-threaded path in every
+// cancellable syscall wrapper from then on: ~45 instructions per call).
+// (Under icount `self` is a copy on tmpfs: no 9p page-in in the window.)
+kview::Result<kb::LoadResult> run_memload_exec(const kb::LoadParams& lp, const std::string& self) {
+    std::string why;
+    auto out = capture({self, "memload", "--port", std::to_string(lp.port), "--workers",
+                        std::to_string(lp.workers), "--conns", std::to_string(lp.conns),
+                        "--seconds", std::to_string(lp.seconds), "--warmup", std::to_string(lp.warmup_s),
+                        "--keys", std::to_string(lp.keys), "--rate", std::to_string(lp.rate)},
+                       false, &why);
+    if (!out)
+        return kview::Error{EIO, "memload: " + why, {}};
+    static const std::regex re("ops/s ([0-9.]+) ops ([0-9]+) errors ([0-9]+) p50 ([0-9.]+|nan) us p99 ([0-9.]+|nan) us p99.9 ([0-9.]+|nan) us");
+    std::smatch m;
+    if (!std::regex_search(*out, m, re))
+        return kview::Error{EIO, "memload: unexpected output: " + out->substr(0, 120), {}};
+    kb::LoadResult r;
+    r.ops_per_s = std::stod(m[1]);
+    r.ops = std::stoull(m[2]);
+    r.errors = std::stoull(m[3]);
+    r.p50_us = std::stod(m[4]);
+    r.p99_us = std::stod(m[5]);
+    r.p999_us = std::stod(m[6]);
+    return r;
+}
+
 void run_memload(Ctx& c, int rep, Mode mode, bool open) {
     std::string w = open ? "memload-open" : "memload-closed";
     kb::LoadResult res;
     kb::LoadParams lp = c.p.load;
     if (!open)
         lp.rate = 0;
-    auto v = measure(c, w, mode, 1, rep, lp.seconds + lp.warmup_s, true, [&]() -> std::optional<double> {
-        auto r = kb::run_memload(lp);
+    auto v = measure(c, w, mode, 1, rep, lp.seconds + lp.warmup_s, true, kb::syscall_hooks(), [&]() -> std::optional<double> {
+        auto r = (c.p.icount ? run_memload_exec(lp, c.p.self_exe) : kb::run_memload(lp));
         if (!r) {
             c.r.errors.push_back(w + ": " + r.error().message());
             return std::nullopt;
@@ -420,13 +490,51 @@ void run_memload(Ctx& c, int rep, Mode mode, bool open) {
     s.p99_us = res.p99_us;
     s.p999_us = res.p999_us;
     c.r.samples.push_back(s);
+    progress("  %s %-9s %.0f ops/s", w.c_str(), kb::mode_name(mode), *v);
+}
+
+// Instruction time (-icount): read, write, getpid, sendmsg at every N with
+// programs on all four entries; at the first N also the context switch and
+// fork+exec (bench/workloads.cpp).
+void run_micro_icount(Ctx& c, int rep, Mode mode, int programs) {
+    bool first = programs == c.p.programs.front();
+    std::map<std::string, double> got;
+    auto v = measure(c, "micro", mode, programs, rep, 0, false, kb::micro_hooks(), [&]() -> std::optional<double> {
+        ::usleep(200000); // let the attach's deferred work (RCU, kworkers) settle
+        auto one = [&](const char* w, std::optional<double> x) {
+            if (!x)
+                c.r.errors.push_back(std::string(w) + " " + kb::mode_name(mode) + ": the workload failed");
+            else
+                got[w] = *x;
+            return x.has_value();
+        };
+        auto& wk = *c.worker;
+        bool ok = one("micro-read", wk.run(kb::Op::Read, c.p.chunks));
+        ok &= one("micro-write", wk.run(kb::Op::Write, c.p.chunks));
+        ok &= one("micro-getpid", wk.run(kb::Op::Getpid, c.p.chunks));
+        ok &= one("micro-sendmsg", wk.run(kb::Op::Sendmsg, c.p.send_chunks));
+        if (first) {
+            ok &= one("ctxsw", wk.run(kb::Op::Ctxsw, c.p.ctxsw_chunks));
+            ok &= one("forkexec", wk.run(kb::Op::Forkexec, c.p.forkexec_chunks));
+        }
+        return ok ? std::optional<double>(0) : std::nullopt;
+    });
+    if (!v)
+        return;
+    for (const auto& [w, x] : got)
+        c.r.samples.push_back({w, "ns_per_op", "ns", kb::mode_name(mode), programs, rep, x});
+    progress("  micro %-9s N=%-3d read %.1f write %.1f getpid %.1f sendmsg %.1f ctxsw %.0f forkexec %.0f", kb::mode_name(mode), programs,
+             got["micro-read"], got["micro-write"], got["micro-getpid"], got["micro-sendmsg"],
+             first ? got["ctxsw"] : NAN, first ? got["forkexec"] : NAN);
 }
 
 // Untraced syscall loops in this process: ns per read(/dev/zero, 1) and per
 // sendmsg(1 byte)+recv on a datagram socketpair.
 void run_micro(Ctx& c, int rep, Mode mode, int programs) {
+    if (c.p.icount)
+        return run_micro_icount(c, rep, mode, programs);
     double read_ns = NAN, send_ns = NAN;
-    auto v = measure(c, "micro", mode, programs, rep, 0, false, [&]() -> std::optional<double> {
+    auto v = measure(c, "micro", mode, programs, rep, 0, false, kb::syscall_hooks(), [&]() -> std::optional<double> {
         int zero = ::open("/dev/zero", O_RDONLY | O_CLOEXEC);
         int sp[2];
         if (zero < 0 || ::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp))
@@ -523,7 +631,10 @@ void run_cost(Ctx& c, int rep, CostCfg k, uint32_t int3_off) {
         int null = ::open("/dev/null", O_WRONLY);
         ::dup2(null, 2);
         ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
-        ::execlp("dd", "dd", "if=/dev/zero", "of=/dev/null", "bs=1", count.c_str(), nullptr);
+        if (!c.p.busybox.empty()) // icount: static, from tmpfs (no 9p wait)
+            ::execl(c.p.busybox.c_str(), "dd", "if=/dev/zero", "of=/dev/null", "bs=1", count.c_str(), nullptr);
+        else
+            ::execlp("dd", "dd", "if=/dev/zero", "of=/dev/null", "bs=1", count.c_str(), nullptr);
         ::_exit(127);
     }
     int st = 0;
@@ -586,6 +697,10 @@ void run_cost(Ctx& c, int rep, CostCfg k, uint32_t int3_off) {
     bpf_link__destroy(link);
     view.reset();
     kview_bench__destroy(skel);
+    // Back to the default, or every later pre-eBPF (shared-text kprobe)
+    // sample would stay an int3 while the first repetition's was optimized.
+    if (k == CostCfg::StockInt3)
+        set_kprobes_optimization(true);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         c.r.errors.push_back(std::string("cost ") + cost_name(k) + ": dd failed");
         return;
@@ -753,7 +868,22 @@ Meta metadata(const Params& p, double seconds) {
     m.kv["cpus"] = std::to_string(::sysconf(_SC_NPROCESSORS_ONLN));
     const char* var = std::getenv("KVIEW_VARIANT");
     m.kv["variant"] = var ? var : "host";
-    m.kv["accel"] = "QEMU TCG (emulated): ratios and ordering are the result, not absolute times";
+    m.kv["accel"] = p.icount ? "QEMU TCG -icount shift=0,sleep=off (1 ns = 1 instruction), 1 vCPU"
+                             : "QEMU TCG (emulated): ratios and ordering are the result, not absolute times";
+    if (p.icount) {
+        auto ch = [](const kb::Chunks& k) {
+            return std::to_string(k.chunks) + " chunks x " + std::to_string(k.per_chunk);
+        };
+        m.kv["icount_params"] = "read/write/getpid " + ch(p.chunks) + ", sendmsg " + ch(p.send_chunks) +
+                                ", ctxsw " + ch(p.ctxsw_chunks) + ", forkexec " + ch(p.forkexec_chunks) +
+                                " per sample (fastest chunk); programs on the read, write, getpid, sendmsg entries";
+        m.kv["programs"] = [&] {
+            std::string s;
+            for (int n : p.programs)
+                s += (s.empty() ? "" : ", ") + std::to_string(n);
+            return s;
+        }();
+    }
     m.kv["memcached"] = first_line(capture({"memcached", "-V"}));
     m.kv["memcaslap"] = first_line(capture({"sh", "-c", "dpkg-query -W -f='${Version}' libmemcached-tools 2>/dev/null || echo unknown"}));
     m.kv["libbpf"] = std::to_string(libbpf_major_version()) + "." + std::to_string(libbpf_minor_version());
@@ -764,7 +894,7 @@ Meta metadata(const Params& p, double seconds) {
     m.kv["memload_params"] = std::to_string(p.load.workers) + " processes x " + std::to_string(p.load.conns) + " connections, " + fmt("%.1f", p.load.seconds) + " s measured after " + fmt("%.1f", p.load.warmup_s) + " s warm-up, " + std::to_string(p.load.keys) + " keys, " + std::to_string(p.load.value_size) + " B values, 10% sets; open loop at " + fmt("%.0f", p.load.rate) + " req/s";
     m.kv["traced_driver"] = std::to_string(p.driver_ops) + " read()+sendmsg() pairs per sample by one traced process";
     m.kv["micro_params"] = std::to_string(p.micro_read_ops) + " read() and " + std::to_string(p.micro_sendmsg_ops) + " sendmsg() per sample";
-    m.kv["dd"] = "dd if=/dev/zero of=/dev/null bs=1 count=" + std::to_string(p.dd_count);
+    m.kv["dd"] = std::string(p.icount ? "busybox (static, tmpfs) " : "") + "dd if=/dev/zero of=/dev/null bs=1 count=" + std::to_string(p.dd_count);
     m.kv["duration_s"] = fmt("%.0f", seconds);
     return m;
 }
@@ -810,15 +940,45 @@ const char* pass(bool b) { return b ? "**PASS**" : "**FAIL**"; }
 // Markdown report + gnuplot data/script. Returns whether all targets pass.
 bool write_report(const std::string& dir, const Meta& meta, const Results& r, const Params& p) {
     std::ofstream md(dir + "/results.md");
-    md << "# kview benchmark results\n\n"
-       << "Generated by `bench/run.sh --" << p.mode << "` in one guest boot. **The guest is QEMU TCG "
+    md << "# kview benchmark results\n\n";
+    kb::IcountReport ic;
+    if (p.icount) {
+        ic = kb::icount_report(r, p.programs,
+                               {cost_name(CostCfg::Control), cost_name(CostCfg::StockFtrace),
+                                cost_name(CostCfg::StockOpt), cost_name(CostCfg::StockInt3),
+                                cost_name(CostCfg::Kview)},
+                               dir);
+        md << "Generated by `bench/run.sh --icount --" << p.mode << "` in one guest boot under "
+           << "**instruction time**: QEMU `-icount shift=0,sleep=off` (single-threaded TCG, one "
+           << "vCPU) advances the guest clock by exactly 1 ns per executed instruction, whatever "
+           << "the host does, so every ns below is one guest instruction. Configurations are "
+           << "interleaved (none, post-eBPF, in-eBPF, pre-eBPF, kview, then again) over "
+           << p.reps << " repetitions; a configuration's value is its best sample (interference "
+           << "only adds instructions), with the spread of its samples; ratios are best(config) / "
+           << "best(none) with a 95% bootstrap CI.\n\n"
+           << "**Limits.** It counts instructions, not cycles: cache and TLB misses, the cost of a "
+           << "CR3 switch or of a page-table walk, and the Global-bit question are invisible to "
+           << "it. One vCPU (the icount guest hangs bringing up a second), so TLB-shootdown IPIs "
+           << "cannot occur and the 2-thread memcached shares one CPU. While the vCPU waits (I/O, "
+           << "a child's exit, an RCU grace period) the clock jumps to the next timer, so only "
+           << "CPU-bound code is counted exactly: programs run from tmpfs.\n\n";
+        md << "| | |\n|---|---|\n";
+        for (const auto& [k, v] : meta.kv)
+            md << "| " << k << " | " << v << " |\n";
+        md << ic.md;
+        md << "\n# Secondary: the same samples as per-repetition medians\n\n"
+           << "The tables of the wall-clock report, computed from this run's samples (ns = "
+           << "instructions). The wall-clock TCG run is [results-tcg.md](results-tcg.md).\n";
+    } else {
+        md << "Generated by `bench/run.sh --" << p.mode << "` in one guest boot. **The guest is QEMU TCG "
        << "(emulated CPU): read the ratios and the ordering, not the absolute times.** "
        << "Ratios are per repetition (configurations interleaved none, post-eBPF, in-eBPF, "
        << "pre-eBPF, kview, …), reported as the median with a 95% bootstrap CI; p is Welch's "
        << "t-test of the raw samples against none.\n\n";
-    md << "| | |\n|---|---|\n";
-    for (const auto& [k, v] : meta.kv)
-        md << "| " << k << " | " << v << " |\n";
+        md << "| | |\n|---|---|\n";
+        for (const auto& [k, v] : meta.kv)
+            md << "| " << k << " | " << v << " |\n";
+    }
 
     bool all = true;
     std::vector<std::string> cfgs;
@@ -997,9 +1157,10 @@ bool write_report(const std::string& dir, const Meta& meta, const Results& r, co
                << c.rep << ": expected " << c.expected << ", read " << c.got_read << ", sendmsg "
                << c.got_sendmsg << ", untraced entries " << c.foreign << "\n";
 
-    // Targets.
-    md << "\n## Targets\n\n";
-    {
+    // Targets (wall clock; under icount they are decided in icount_report).
+    all &= ic.all;
+    if (!p.icount) {
+        md << "\n## Targets\n\n";
         Ratio kv = ratio(r, "memcaslap", "ops_per_s", "kview", 1, "none", 1);
         Ratio in = ratio(r, "memcaslap", "ops_per_s", "in-eBPF", 1, "none", 1);
         Ratio pre = ratio(r, "memcaslap", "ops_per_s", "pre-eBPF", 1, "none", 1);
@@ -1042,9 +1203,11 @@ bool write_report(const std::string& dir, const Meta& meta, const Results& r, co
     bool has_thr = xi > 0, has_lat = lat.tellp() > 0, has_scale = false;
     for (const auto& smp : r.samples)
         has_scale |= smp.workload == "micro-read";
-    md << "\n## Plots\n\n";
+    md << "\n## Plots\n\n" << ic.figs;
     std::ofstream gp(dir + "/plots.gp");
     gp << "set terminal pngcairo size 1100,600 font ',9'\nset grid ytics\n";
+    if (p.icount)
+        gp << ic.gp << "reset\nset terminal pngcairo size 1100,600 font ',9'\nset grid ytics\n";
     if (has_thr) {
         md << "![throughput ratios](throughput.png)\n\n";
         gp << "set output 'throughput.png'\nset title 'Untraced memcached throughput / none (median, 95% CI)'\n"
@@ -1094,6 +1257,13 @@ int cmd_run(Params p) {
         return 1;
     }
     libbpf_set_print(nullptr);
+    // 160 sessions hold ~10 fds each (BPF maps, programs, links, views):
+    // more than the default 1024.
+    rlimit nofile{65536, 65536};
+    if (::setrlimit(RLIMIT_NOFILE, &nofile)) {
+        std::fprintf(stderr, "kview-bench: cannot raise RLIMIT_NOFILE: %s\n", std::strerror(errno));
+        return 1;
+    }
     double t_start = now_s();
     Ctx c;
     c.p = p;
@@ -1106,6 +1276,30 @@ int cmd_run(Params p) {
         }
         c.drivers.push_back(std::move(d.value()));
     }
+    if (c.p.icount) { // programs run from tmpfs under icount (no 9p wait)
+        const char* tmp = std::getenv("TMPDIR");
+        c.p.busybox = kb::stage_busybox(std::string(tmp ? tmp : "/tmp") + "/kview-bench");
+        if (c.p.busybox.empty()) {
+            std::fprintf(stderr, "kview-bench: cannot stage /bin/busybox on tmpfs\n");
+            return 1;
+        }
+        c.p.self_exe = kb::stage_file("/proc/self/exe", std::string(tmp ? tmp : "/tmp") + "/kview-bench", "kview-bench");
+    } else {
+        c.p.self_exe = kb::stage_file("/proc/self/exe", "", "");
+    }
+    if (c.p.self_exe.empty()) {
+        std::fprintf(stderr, "kview-bench: cannot find or stage this program\n");
+        return 1;
+    }
+    if (c.p.icount) {
+        auto w = kb::Worker::spawn(c.p.busybox);
+        if (w)
+            c.worker.emplace(std::move(*w));
+        if (!c.worker) {
+            std::fprintf(stderr, "kview-bench: cannot start the untraced worker process\n");
+            return 1;
+        }
+    }
     Memcached mc(p.load.port);
     if ((want(p, "memcaslap") || want(p, "memload")) && !mc.ok()) {
         std::fprintf(stderr, "kview-bench: memcached on port %u: %s\n", p.load.port, mc.why().c_str());
@@ -1116,7 +1310,7 @@ int cmd_run(Params p) {
     if (want(p, "memload")) { // calibrate the open-loop rate: half the closed-loop capacity
         kb::LoadParams lp = c.p.load;
         lp.rate = 0;
-        auto r = kb::run_memload(lp);
+        auto r = (c.p.icount ? run_memload_exec(lp, c.p.self_exe) : kb::run_memload(lp));
         if (!r) {
             std::fprintf(stderr, "kview-bench: memload calibration: %s\n", r.error().message().c_str());
             return 1;
@@ -1203,6 +1397,10 @@ int cmd_memload(int argc, char** argv) {
             lp.seconds = std::atof(next().c_str());
         else if (a == "--rate")
             lp.rate = std::atof(next().c_str());
+        else if (a == "--warmup")
+            lp.warmup_s = std::atof(next().c_str());
+        else if (a == "--keys")
+            lp.keys = static_cast<uint32_t>(std::atoi(next().c_str()));
         else {
             std::fprintf(stderr, "kview-bench memload: unknown option '%s'\n", a.c_str());
             return 2;
@@ -1222,9 +1420,13 @@ int cmd_memload(int argc, char** argv) {
 
 void usage(FILE* f) {
     std::fprintf(f,
-                 "usage: kview-bench run [--quick|--full|--smoke] [--reps N] [--only W,...] --out DIR\n"
-                 "       kview-bench memload [--port P] [--workers W] [--conns C] [--seconds S] [--rate R]\n"
+                 "usage: kview-bench run [--quick|--full|--smoke] [--icount] [--reps N] [--only W,...]\n"
+                 "                       [--programs N,...] --out DIR\n"
+                 "       kview-bench memload [--port P] [--workers W] [--conns C] [--seconds S] [--warmup S]\n"
+                 "                           [--keys K] [--rate R]\n"
                  "workloads (--only): memcaslap, memload, micro, cost, attach\n"
+                 "--icount (or KVIEW_ICOUNT=1, set in a run-guest.sh --icount guest): instruction-time\n"
+                 "presets and report (micro adds write, getpid, ctxsw, forkexec; N up to 160).\n"
                  "Run inside the guest by bench/run.sh; needs root and the kview module.\n");
 }
 
@@ -1254,10 +1456,29 @@ int main(int argc, char** argv) {
         if (std::string(argv[i]) == "--smoke")
             p = smoke_params();
     }
+    const char* ic = std::getenv("KVIEW_ICOUNT");
+    bool icount = ic && std::string(ic) == "1";
+    for (int i = 2; i < argc; i++)
+        icount |= std::string(argv[i]) == "--icount";
+    if (icount)
+        icount_params(p);
     for (int i = 2; i < argc; i++) {
         std::string a = argv[i];
-        if (a == "--quick" || a == "--full" || a == "--smoke")
+        if (a == "--quick" || a == "--full" || a == "--smoke" || a == "--icount")
             continue;
+        if (a == "--programs" && i + 1 < argc) {
+            std::stringstream ss(argv[++i]);
+            std::string n;
+            p.programs.clear();
+            while (std::getline(ss, n, ','))
+                if (std::atoi(n.c_str()) > 0)
+                    p.programs.push_back(std::atoi(n.c_str()));
+            if (p.programs.empty()) {
+                std::fprintf(stderr, "kview-bench: --programs needs N,...\n");
+                return 2;
+            }
+            continue;
+        }
         if (a == "--reps" && i + 1 < argc) {
             p.reps = std::atoi(argv[++i]);
             if (p.reps < 2 || p.reps > 1000) {

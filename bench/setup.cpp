@@ -9,8 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -26,11 +26,16 @@ namespace kview::bench {
 
 const char* mode_name(Mode m) {
     switch (m) {
-    case Mode::None: return "none";
-    case Mode::PostEbpf: return "post-eBPF";
-    case Mode::InEbpf: return "in-eBPF";
-    case Mode::PreEbpf: return "pre-eBPF";
-    case Mode::Kview: return "kview";
+    case Mode::None:
+        return "none";
+    case Mode::PostEbpf:
+        return "post-eBPF";
+    case Mode::InEbpf:
+        return "in-eBPF";
+    case Mode::PreEbpf:
+        return "pre-eBPF";
+    case Mode::Kview:
+        return "kview";
     }
     return "?";
 }
@@ -38,6 +43,13 @@ const char* mode_name(Mode m) {
 std::vector<Hook> syscall_hooks() {
     return {{KVIEW_HOOK_SYSCALL_ENTER, "read", "__x64_sys_read", 0, 0},
             {KVIEW_HOOK_SYSCALL_ENTER, "sendmsg", "__x64_sys_sendmsg", 0, 1}};
+}
+
+std::vector<Hook> micro_hooks() {
+    auto h = syscall_hooks();
+    h.push_back({KVIEW_HOOK_SYSCALL_ENTER, "write", "__x64_sys_write", 0, 2});
+    h.push_back({KVIEW_HOOK_SYSCALL_ENTER, "getpid", "__x64_sys_getpid", 0, 2});
+    return h;
 }
 
 uint64_t ksym_addr(const std::string& name) {
@@ -169,6 +181,9 @@ Result<std::unique_ptr<Setup>> Setup::attach(Mode mode, const std::vector<pid_t>
         s->skel->rodata->target_tgid = static_cast<uint32_t>(t);
         if (mode != Mode::PostEbpf)
             bpf_map__set_max_entries(s->skel->maps.events, 4096); // unused: keep it small
+        else if (targets.size() >
+                 50) // 160 x 4 MiB would not fit the guest; a sample makes < 64 Ki events
+            bpf_map__set_max_entries(s->skel->maps.events, 1u << 20);
         if (int err = kview_bench__load(s->skel))
             return Error{-err, "load the benchmark BPF object", {}};
         bpf_program* prog = mode == Mode::PostEbpf ? s->skel->progs.record

@@ -39,14 +39,17 @@ inline constexpr std::array kModes = {Mode::None, Mode::PostEbpf, Mode::InEbpf, 
 [[nodiscard]] const char* mode_name(Mode m);
 
 struct Hook {
-    uint32_t kind;      // KVIEW_HOOK_* for kview / pre-eBPF
-    std::string name;   // kview name ("read" for a syscall, else the symbol)
-    std::string ksym;   // kprobe symbol for the global configurations
-    uint32_t offset;    // global kprobe offset from ksym
-    uint32_t cookie;    // counter slot 0..2
+    uint32_t kind;    // KVIEW_HOOK_* for kview / pre-eBPF
+    std::string name; // kview name ("read" for a syscall, else the symbol)
+    std::string ksym; // kprobe symbol for the global configurations
+    uint32_t offset;  // global kprobe offset from ksym
+    uint32_t cookie;  // counter slot 0..2
 };
 // syscall read and sendmsg entries (slots 0, 1).
 [[nodiscard]] std::vector<Hook> syscall_hooks();
+// Those and the write and getpid entries (slot 2: the traced process makes
+// neither call), for the untraced syscall workloads under -icount.
+[[nodiscard]] std::vector<Hook> micro_hooks();
 
 // A traced process: a forked child that runs read()/sendmsg() bursts on
 // command. Its command channel uses send()/recv() only, so the hooked calls
@@ -73,9 +76,8 @@ class Driver {
 // detached when destroyed.
 class Setup {
   public:
-    [[nodiscard]] static Result<std::unique_ptr<Setup>> attach(Mode mode,
-                                                              const std::vector<pid_t>& targets,
-                                                              const std::vector<Hook>& hooks);
+    [[nodiscard]] static Result<std::unique_ptr<Setup>>
+    attach(Mode mode, const std::vector<pid_t>& targets, const std::vector<Hook>& hooks);
     ~Setup();
     Setup(const Setup&) = delete;
     Setup& operator=(const Setup&) = delete;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "icount_stats.hpp"
 #include "memload.hpp"
 #include "stats.hpp"
 
@@ -32,10 +33,10 @@ TEST(Stats, IncompleteBetaClosedForms) {
 TEST(Stats, WelchMatchesTextbookExample) {
     // Welch's test, first example of its Wikipedia article: t = -2.46,
     // df = 25.0, p = 0.021 (checked independently: t pdf integrated numerically).
-    std::vector<double> a = {27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1,
-                             19.6, 19.0, 21.7, 21.4};
-    std::vector<double> b = {27.1, 22.0, 20.8, 23.4, 23.4, 23.5, 25.8, 22.0, 24.8, 20.2, 21.9,
-                             22.1, 22.9, 20.5, 24.4};
+    std::vector<double> a = {27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1,
+                             21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4};
+    std::vector<double> b = {27.1, 22.0, 20.8, 23.4, 23.4, 23.5, 25.8, 22.0,
+                             24.8, 20.2, 21.9, 22.1, 22.9, 20.5, 24.4};
     auto w = kb::welch_t_test(a, b);
     EXPECT_NEAR(w.t, -2.46, 0.01);
     EXPECT_NEAR(w.df, 24.99, 0.01);
@@ -118,4 +119,56 @@ TEST(Memload, ClosedAndOpenLoopAgainstMemcached) {
 
     ::kill(mc, SIGTERM);
     ::waitpid(mc, nullptr, 0);
+}
+
+// ---- instruction-time statistics (icount_stats.cpp) ----
+
+TEST(IcountStats, BestOfLowerAndHigher) {
+    auto lo = kb::best_of({1010, 1000, 1020, 1000}, kb::Better::Lower);
+    EXPECT_DOUBLE_EQ(lo.best, 1000);
+    EXPECT_DOUBLE_EQ(lo.spread, 0.02);
+    EXPECT_DOUBLE_EQ(lo.median, 1005);
+    EXPECT_EQ(lo.n, 4u);
+    auto hi = kb::best_of({90, 100, 95}, kb::Better::Higher);
+    EXPECT_DOUBLE_EQ(hi.best, 100);
+    EXPECT_DOUBLE_EQ(hi.spread, 0.1);
+    EXPECT_EQ(kb::best_of({}, kb::Better::Lower).n, 0u);
+}
+
+TEST(IcountStats, BestRatioAndItsCi) {
+    // Identical best values (the deterministic case): ratio exactly 1; the
+    // CI reflects how often resampling misses the best sample.
+    std::vector<double> none = {1000, 1003, 1000, 1001, 1000};
+    std::vector<double> kv = {1000, 1000, 1002, 1000, 1004};
+    auto q = kb::best_ratio(kv, none, kb::Better::Lower);
+    EXPECT_DOUBLE_EQ(q.ratio, 1.0);
+    EXPECT_LE(q.ci.lo, 1.0);
+    EXPECT_GE(q.ci.hi, 1.0);
+    EXPECT_LT(q.ci.hi, 1.004);
+    EXPECT_TRUE(kb::within(q, 0.001));
+    // 0.5% more instructions every time: outside a 0.1% tolerance.
+    std::vector<double> slow;
+    for (double x : none)
+        slow.push_back(x * 1.005);
+    auto s = kb::best_ratio(slow, none, kb::Better::Lower);
+    EXPECT_NEAR(s.ratio, 1.005, 1e-12);
+    EXPECT_FALSE(kb::within(s, 0.001));
+    EXPECT_GT(s.ci.lo, 1.0);
+    // Throughput: higher is better, a loss is a ratio below 1 with the CI below 1.
+    auto t = kb::best_ratio({80, 79, 81}, {100, 99, 100}, kb::Better::Higher);
+    EXPECT_DOUBLE_EQ(t.ratio, 0.81);
+    EXPECT_LT(t.ci.hi, 1.0);
+    // Same seed, same CI.
+    auto t2 = kb::best_ratio({80, 79, 81}, {100, 99, 100}, kb::Better::Higher);
+    EXPECT_DOUBLE_EQ(t.ci.lo, t2.ci.lo);
+    EXPECT_TRUE(std::isnan(kb::best_ratio({}, none, kb::Better::Lower).ratio));
+}
+
+TEST(IcountStats, WithinNeedsTheWholeCi) {
+    kb::BestRatio r;
+    r.ratio = 1.0;
+    r.ci = {0.9985, 1.0005}; // ratio fine, CI reaches beyond -0.1%
+    EXPECT_FALSE(kb::within(r, 0.001));
+    r.ci = {0.9995, 1.0009};
+    EXPECT_TRUE(kb::within(r, 0.001));
 }
