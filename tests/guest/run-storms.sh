@@ -23,7 +23,7 @@ for v in max-pti 4l; do
 	echo "storms: $v, $secs s each, seed $seed"
 	# shellcheck disable=SC2016  # expanded in the guest
 	tests/vm/run-guest.sh --variant "$v" --tcg-single --quiet --timeout $((8 * secs + 600)) \
-		--out "$build/vm-out/storms-$v" --env KVIEW_BUILD_DIR="$build" \
+		--out "$build/vm-out/${KVIEW_KVER:+$KVIEW_KVER-}storms-$v" --env KVIEW_BUILD_DIR="$build" \
 		--env KVIEW_STORM_SECONDS="$secs" --env KVIEW_STORM_SEED="$seed" -- \
 		'mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 		 insmod "$KVIEW_BUILD_DIR/kmod/$(uname -r)/kview.ko" || exit 1
@@ -32,7 +32,7 @@ for v in max-pti 4l; do
 			--gtest_filter="Storm.*:Patching.*" --gtest_color=no; rc=$?
 		 rmmod kview || rc=1
 		 exit $rc' || fail=1
-	grep -hE '^\[ (figures|storm)|^watchdog|FAILED|Failure' "$build/vm-out/storms-$v/cmd.log" | sed "s/^/  [$v] /"
+	grep -hE '^\[ (figures|storm)|^watchdog|FAILED|Failure' "$build/vm-out/${KVIEW_KVER:+$KVIEW_KVER-}storms-$v/cmd.log" | sed "s/^/  [$v] /"
 done
 ((fail)) && echo "storms: FAILED" || echo "storms: passed in both variants"
 exit "$fail"
