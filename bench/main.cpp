@@ -59,6 +59,8 @@ using kb::Mode;
 
 namespace {
 
+using kview::bench::fmt;
+
 // ---- parameters -------------------------------------------------------------
 
 struct Params {
@@ -808,14 +810,6 @@ Ratio ratio(const Results& r, const std::string& w, const std::string& metric,
     q.p = kb::welch_t_test(values(r, w, metric, cfg, programs),
                            values(r, w, metric, base, base_programs)).p;
     return q;
-}
-
-std::string fmt(const char* f, double x) {
-    if (std::isnan(x))
-        return "n/a";
-    char b[64];
-    std::snprintf(b, sizeof(b), f, x);
-    return b;
 }
 
 std::string json_str(const std::string& s) {

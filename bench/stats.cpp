@@ -1,5 +1,8 @@
 #include "stats.hpp"
 
+#include <cmath>
+#include <cstdio>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -108,6 +111,14 @@ Welch welch_t_test(const std::vector<double>& a, const std::vector<double>& b) {
     // Two-sided p = I_{df/(df+t^2)}(df/2, 1/2).
     w.p = incomplete_beta(w.df / 2, 0.5, w.df / (w.df + w.t * w.t));
     return w;
+}
+
+std::string fmt(const char* f, double x) {
+    if (std::isnan(x))
+        return "n/a";
+    char b[64];
+    std::snprintf(b, sizeof(b), f, x);
+    return b;
 }
 
 } // namespace kview::bench

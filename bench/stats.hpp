@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include <string>
+
 namespace kview::bench {
 
 [[nodiscard]] double median(std::vector<double> v);
@@ -31,5 +33,8 @@ struct Welch {
 
 // Regularized incomplete beta I_x(a, b) (for the t distribution's CDF).
 [[nodiscard]] double incomplete_beta(double a, double b, double x);
+
+// printf-style formatting of one number; "n/a" for NaN (a ratio with no data).
+[[nodiscard]] std::string fmt(const char* f, double x);
 
 } // namespace kview::bench

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "icount_stats.hpp"
+#include "stats.hpp"
 
 namespace kview::bench {
 
@@ -14,14 +15,6 @@ namespace {
 
 constexpr double kTol = 0.001; // 0.1%
 const std::vector<std::string> kCfgs = {"post-eBPF", "in-eBPF", "pre-eBPF", "kview"};
-
-std::string fmt(const char* f, double x) {
-    if (std::isnan(x))
-        return "n/a";
-    char b[64];
-    std::snprintf(b, sizeof(b), f, x);
-    return b;
-}
 
 const char* pass(bool b) {
     return b ? "**PASS**" : "**FAIL**";

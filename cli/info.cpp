@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "json.hpp"
@@ -79,15 +80,20 @@ int cmd_stat(bool json) {
     return 0;
 }
 
+// The module's views: opening the device and listing, one error either way.
+static Result<std::vector<ViewInfo>> all_views() {
+    auto dev = Device::open();
+    if (!dev)
+        return dev.error();
+    return dev.value().list_views();
+}
+
 int cmd_stat_view(const char* id_arg, bool json) {
     char* end = nullptr;
     unsigned long id = std::strtoul(id_arg, &end, 10);
     if (!end || *end || !id)
         die_usage(std::string("stat takes a view id from 'kview list', not '") + id_arg + "'");
-    auto dev = kview::Device::open();
-    if (!dev)
-        return fail(dev.error());
-    auto views = dev.value().list_views();
+    auto views = all_views();
     if (!views)
         return fail(views.error());
     for (const auto& v : views.value()) {
@@ -109,10 +115,7 @@ int cmd_stat_view(const char* id_arg, bool json) {
 }
 
 int cmd_list(bool json) {
-    auto dev = kview::Device::open();
-    if (!dev)
-        return fail(dev.error());
-    auto views = dev.value().list_views();
+    auto views = all_views();
     if (!views)
         return fail(views.error());
     if (json) {
