@@ -405,10 +405,7 @@ std::vector<uint32_t> hookable(pid_t pid, uint32_t limit) {
 // multi-threaded TCG (docs/reliability.md, "Stock kernel findings"; a vCPU
 // keeps trapping on an int3 that is no longer in memory), and these tests
 // patch text that the traced process is running.
-bool single_threaded_tcg() {
-    const char* accel = std::getenv("KVIEW_ACCEL");
-    return accel && std::strstr(accel, "thread=single");
-}
+using guest::single_threaded_tcg;
 
 TEST(Patching, OptimizedStockKprobeOverPrivateHook) {
     if (!single_threaded_tcg())

@@ -11,6 +11,9 @@
 
 #include "kview/device.hpp"
 
+#include <cstdlib>
+#include <cstring>
+
 namespace guest {
 
 // Output and exit status of `sh -c cmd`.
@@ -83,5 +86,15 @@ pid_t spawn_self_reads(uint32_t n);
 
 // Entry point of a lifecycle-storm target (storm_test.cpp): "--storm-target SEED".
 int storm_target_main(uint64_t seed);
+
+// Single-threaded TCG boot (run-guest.sh --tcg-single, the guest.storms
+// boots)? Tests that patch text another vCPU is executing need it: that hangs
+// stock 6.1 under multi-threaded TCG, kview loaded or not (a vCPU keeps
+// trapping on an int3 no longer in memory; docs/reliability.md, "Stock
+// kernel findings").
+inline bool single_threaded_tcg() {
+    const char* accel = std::getenv("KVIEW_ACCEL");
+    return accel && std::strstr(accel, "thread=single");
+}
 
 } // namespace guest

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CTest entry guest.storms: the lifecycle and coherence storms
-# (storm_test.cpp) for SECONDS each, and the Patching tests
+# (storm_test.cpp) for SECONDS each, the Coherence tests (view_test.cpp)
+# and the Patching tests
 # (footprint_test.cpp: a stock kprobe optimized over a hook, the traced
 # process patching text itself), (default 30) in two variants (5-level +
 # PTI, 4-level without PTI), one boot each, with a fresh seed per run
@@ -29,7 +30,7 @@ for v in max-pti 4l; do
 		 insmod "$KVIEW_BUILD_DIR/kmod/$(uname -r)/kview.ko" || exit 1
 		 KVIEW_CLI=$KVIEW_BUILD_DIR/cli/kview tests/guest/watchdog.sh '"$((8 * secs + 240))"' \
 			"$KVIEW_BUILD_DIR/tests/kview_guest_tests" \
-			--gtest_filter="Storm.*:Patching.*" --gtest_color=no; rc=$?
+			--gtest_filter="Storm.*:Patching.*:Coherence.*" --gtest_color=no; rc=$?
 		 rmmod kview || rc=1
 		 exit $rc' || fail=1
 	grep -hE '^\[ (figures|storm)|^watchdog|FAILED|Failure' "$build/vm-out/${KVIEW_KVER:+$KVIEW_KVER-}storms-$v/cmd.log" | sed "s/^/  [$v] /"

@@ -202,6 +202,8 @@ class Coherence : public Views {};
 // After every step: P's private pages equal the shared pages except at our
 // int3s, and P's hooks count exactly its reads.
 TEST_F(Coherence, UnderLiveTextPatching) {
+    if (!guest::single_threaded_tcg()) // it patches text the traced process runs
+        GTEST_SKIP() << "needs single-threaded TCG (tests/guest/run-storms.sh runs it)";
     const std::string t = guest::tracefs();
     Child p, q;
     View v = make_view(p.pid());
@@ -311,6 +313,8 @@ TEST_F(Coherence, UnderLiveTextPatching) {
 // disabled child of a new one, whose handler the kprobe core skips (before
 // 2026-12-01 the hook counted nothing from then on).
 TEST_F(Coherence, StockKprobeAtEachHookAddress) {
+    if (!guest::single_threaded_tcg()) // it patches text the traced process runs
+        GTEST_SKIP() << "needs single-threaded TCG (tests/guest/run-storms.sh runs it)";
     const std::string t = guest::tracefs();
     Child p, q;
     int tried = 0, optimized = 0;
