@@ -319,7 +319,6 @@ bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm)
 	return false;
 }
 
-/* Live while mapped and some address space in it still has users. */
 /*
  * Is slot @i's process in the middle of an exec? Its old address space is
  * released in exec_mmap(), well before begin_new_exec() returns and the exec
@@ -338,6 +337,10 @@ static bool slot_in_exec(struct kview_view *v, u32 i)
 	return in;
 }
 
+/*
+ * Live while mapped and some address space in it still has users, or its
+ * process is between releasing it and the exec hook attaching the next.
+ */
 bool kview_view_live(struct kview_view *v)
 {
 	bool live = false;
