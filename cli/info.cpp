@@ -28,30 +28,25 @@ kview::cli::Json view_json(const kview::ViewInfo& v) {
 
 int cmd_version(bool json) {
     auto dev = kview::Device::open();
-    std::string module;
+    std::string abi = std::to_string(KVIEW_ABI_MAJOR) + "." + std::to_string(KVIEW_ABI_MINOR);
+    kview::cli::Json module = nullptr, module_abi = nullptr;
+    std::string line = dev ? "" : dev.error().message(); // "module not loaded: ..."
     if (dev) {
         const auto& v = dev.value().version();
-        module = "module " + v.module_version + " (ABI " + std::to_string(v.abi_major) + "." +
-                 std::to_string(v.abi_minor) + ")";
-    } else {
-        module = dev.error().message(); // "module not loaded: ..."
+        module = v.module_version;
+        module_abi = std::to_string(v.abi_major) + "." + std::to_string(v.abi_minor);
+        line = "module " + v.module_version + " (ABI " + module_abi.get<std::string>() + ")";
     }
-    std::string abi = std::to_string(KVIEW_ABI_MAJOR) + "." + std::to_string(KVIEW_ABI_MINOR);
     if (json)
-        kview::cli::emit(
-            stdout, "version",
-            {{"cli", KVIEW_VERSION},
-             {"library", kview::library_version()},
-             {"abi", abi},
-             {"module", dev ? kview::cli::Json(dev.value().version().module_version)
-                            : kview::cli::Json(nullptr)},
-             {"module_abi",
-              dev ? kview::cli::Json(std::to_string(dev.value().version().abi_major) + "." +
-                                     std::to_string(dev.value().version().abi_minor))
-                  : kview::cli::Json(nullptr)}});
+        kview::cli::emit(stdout, "version",
+                         {{"cli", KVIEW_VERSION},
+                          {"library", kview::library_version()},
+                          {"abi", abi},
+                          {"module", module},
+                          {"module_abi", module_abi}});
     else
         std::printf("kview CLI %s\nlibkview %s\nABI %s (header)\n%s\n", KVIEW_VERSION,
-                    kview::library_version(), abi.c_str(), module.c_str());
+                    kview::library_version(), abi.c_str(), line.c_str());
     return 0; // a missing module is information here, not a failure
 }
 
