@@ -107,7 +107,8 @@ static bool hit_in_task(void)
  * run context that makes bpf_get_attach_cookie() return the hook's cookie.
  * Preemption is off here (int3 or rethook context).
  */
-static void run_prog(struct kview_hook *h, struct pt_regs *regs)
+static void run_prog(struct kview_hook *h, struct bpf_prog *prog,
+		     struct pt_regs *regs)
 {
 	struct bpf_trace_run_ctx ctx = { .bpf_cookie = h->cookie };
 	struct bpf_run_ctx *old;
@@ -118,7 +119,7 @@ static void run_prog(struct kview_hook *h, struct pt_regs *regs)
 	}
 	rcu_read_lock();
 	old = bpf_set_run_ctx(&ctx.run_ctx);
-	bpf_prog_run(h->prog, regs);
+	bpf_prog_run(prog, regs);
 	bpf_reset_run_ctx(old);
 	rcu_read_unlock();
 	atomic64_inc(&h->prog_runs);
@@ -130,6 +131,7 @@ out:
 static bool count_hit(struct kview_hook *h, bool task, struct pt_regs *regs)
 {
 	struct kview_view *v = h->view;
+	struct bpf_prog *prog;
 
 	if (task && current->mm && kview_view_has_mm(v, current->mm))
 		atomic64_inc(&h->hits);
@@ -137,8 +139,9 @@ static bool count_hit(struct kview_hook *h, bool task, struct pt_regs *regs)
 		atomic64_inc(&h->other_hits);
 	else
 		return false;
-	if (h->prog)
-		run_prog(h, regs);
+	prog = READ_ONCE(h->prog);	/* a hook descriptor's may come later */
+	if (prog && !READ_ONCE(h->prog_off))
+		run_prog(h, prog, regs);
 	return true;
 }
 
@@ -395,7 +398,7 @@ static int hook_address(const struct kview_hook_add *req, unsigned long *addr)
 }
 
 /* A kprobe program we can run from a hook, or a precise refusal. */
-static int get_prog(int fd, struct bpf_prog **out)
+int kview_get_prog(int fd, struct bpf_prog **out)
 {
 	struct bpf_prog *prog;
 
@@ -439,7 +442,12 @@ static void plant_int3(struct kview_view *v, struct kview_hook *h)
 	kview_flush_view(v);	/* serializes the CPUs that may run the copy */
 }
 
-static int hook_add(struct kview_view *v, struct kview_hook_add *req)
+/*
+ * @fd: a hook descriptor's (perf_fd.c), which may share its address with
+ * any other hook of the view and counts against KVIEW_MAX_VIEW_HOOKS only.
+ */
+static int hook_add(struct kview_view *v, struct kview_hook_add *req, bool fd,
+		    struct kview_hook **out)
 {
 	bool shared = v->flags & KVIEW_VIEW_SHARED_TEXT;
 	bool internal = kview_hook_is_internal(req->kind);
@@ -452,25 +460,33 @@ static int hook_add(struct kview_view *v, struct kview_hook_add *req)
 	if (err)
 		return err;
 	/* One entry hook and one return hook per address and view. */
-	for (i = 0; i < v->nr_hooks && !internal; i++)
+	for (i = 0; i < v->nr_hooks && !internal && !fd; i++)
 		if ((unsigned long)v->hooks[i]->site->kp.addr == addr &&
 		    !kview_hook_is_internal(v->hooks[i]->kind) &&
+		    !v->hooks[i]->fd &&
 		    kview_hook_is_return(v->hooks[i]->kind) ==
 		    kview_hook_is_return(req->kind))
 			return -EEXIST;
 	if (internal ? v->nr_hooks - v->nr_user_hooks >= KVIEW_FOLLOW_HOOKS :
-		       v->nr_user_hooks >= KVIEW_MAX_HOOKS)
+		       v->nr_user_hooks >= (fd ? KVIEW_MAX_VIEW_HOOKS : KVIEW_MAX_HOOKS))
 		return -ENOSPC;
+	if (!v->hooks) {	/* mirror.c reads it only once nr_hooks > 0 */
+		v->hooks = kvcalloc(KVIEW_MAX_VIEW_HOOKS + KVIEW_FOLLOW_HOOKS,
+				    sizeof(*v->hooks), GFP_KERNEL);
+		if (!v->hooks)
+			return -ENOMEM;
+	}
 
 	h = kzalloc(sizeof(*h), GFP_KERNEL);
 	if (!h)
 		return -ENOMEM;
 	if (req->flags & KVIEW_HOOK_F_BPF) {
-		err = get_prog(req->prog_fd, &h->prog);
+		err = kview_get_prog(req->prog_fd, &h->prog);
 		if (err)
 			goto err_free;
 	}
 	h->view = v;
+	h->fd = fd;
 	h->id = internal ? U32_MAX : v->nr_user_hooks;
 	h->kind = req->kind;
 	h->cookie = req->cookie;
@@ -501,6 +517,8 @@ static int hook_add(struct kview_view *v, struct kview_hook_add *req)
 
 	req->hook_id = h->id;
 	req->addr = addr;
+	if (out)
+		*out = h;
 	return 0;
 
 err_site:
@@ -516,7 +534,17 @@ int kview_hook_add(struct kview_view *v, struct kview_hook_add *req)
 {
 	if (req->kind < KVIEW_HOOK_KPROBE || req->kind > KVIEW_HOOK_SYSCALL_EXIT)
 		return -EINVAL;
-	return hook_add(v, req);
+	return hook_add(v, req, false, NULL);
+}
+
+/* A hook descriptor's hook (perf_fd.c): no program yet, @req->flags ignored. */
+int kview_hook_add_fd(struct kview_view *v, struct kview_hook_add *req,
+		      struct kview_hook **out)
+{
+	if (req->kind < KVIEW_HOOK_KPROBE || req->kind > KVIEW_HOOK_SYSCALL_EXIT)
+		return -EINVAL;
+	req->flags = 0;
+	return hook_add(v, req, true, out);
 }
 
 /* One of the view's own hooks (follow.c) at the entry of @symbol. */
@@ -525,7 +553,7 @@ int kview_hook_add_internal(struct kview_view *v, u32 kind, const char *symbol)
 	struct kview_hook_add req = { .kind = kind };
 
 	strscpy(req.symbol, symbol, sizeof(req.symbol));
-	return hook_add(v, &req);
+	return hook_add(v, &req, false, NULL);
 }
 
 /*

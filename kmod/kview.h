@@ -8,6 +8,7 @@
  *   mirror.c  coherence: every shared kernel text write copied into views
  *   ksyms.c   kernel symbols the module needs but the kernel does not export
  *   compat.c  interfaces that differ between kernel versions (compat.h)
+ *   perf_fd.c hook descriptors: a hook behind a file with perf_event ioctls
  */
 #ifndef KVIEW_INTERNAL_H
 #define KVIEW_INTERNAL_H
@@ -108,7 +109,15 @@ struct kview_hook {
 	atomic64_t other_hits;
 	atomic64_t foreign_mm_hits;
 	atomic64_t missed;		/* return hooks: no free rethook node */
-	struct bpf_prog *prog;		/* run on every hit, or NULL */
+	/*
+	 * run on every hit, or NULL. Hook descriptors (perf_fd.c) set it once
+	 * after the hook is live and clear it on close: READ_ONCE in the
+	 * handler, put after a grace period.
+	 */
+	struct bpf_prog *prog;
+	bool fd;			/* behind a hook descriptor (perf_fd.c) */
+	bool prog_off;			/* hook descriptor: PERF_EVENT_IOC_DISABLE */
+	bool closed;			/* hook descriptor closed */
 	atomic64_t prog_runs;
 	atomic64_t prog_skipped;	/* recursion guard */
 };
@@ -170,7 +179,11 @@ struct kview_view {
 	int nr_upper;
 	struct list_head ptes;
 	struct list_head pages;
-	struct kview_hook *hooks[KVIEW_MAX_HOOKS + KVIEW_FOLLOW_HOOKS];
+	/*
+	 * KVIEW_MAX_VIEW_HOOKS + KVIEW_FOLLOW_HOOKS entries, allocated by the
+	 * first hook (hook.c) before nr_hooks leaves 0, kvfree'd with the view
+	 */
+	struct kview_hook **hooks;
 	u32 nr_hooks;			/* all of them */
 	u32 nr_user_hooks;		/* the user's: ids 0 .. nr_user_hooks - 1 */
 	atomic64_t mirrored_writes;
@@ -181,6 +194,9 @@ struct kview_view {
 
 /* main.c: module-wide accounting of pages held by views */
 void kview_account_pages(long delta);
+/* main.c: sized ABI structs in and out (docs/abi.md, "Sized structs") */
+int get_sized(void *dst, size_t ksize, void __user *arg);
+int put_sized(void __user *arg, const void *src, size_t ksize);
 
 /* view.c */
 int kview_view_build(struct kview_view *v);
@@ -203,6 +219,9 @@ void kview_flush_view(struct kview_view *v);
 /* hook.c */
 int kview_hook_add(struct kview_view *v, struct kview_hook_add *req);
 int kview_hook_add_internal(struct kview_view *v, u32 kind, const char *symbol);
+int kview_hook_add_fd(struct kview_view *v, struct kview_hook_add *req,
+		      struct kview_hook **out);
+int kview_get_prog(int fd, struct bpf_prog **out);
 void kview_hooks_release(struct kview_view *v);
 void kview_hooks_exit(void);
 
@@ -210,6 +229,11 @@ void kview_hooks_exit(void);
 int kview_follow_init(struct kview_view *v);
 bool kview_follow_fork(struct kview_hook *h, bool task, struct pt_regs *regs);
 void kview_follow_exec(struct kview_hook *h, struct pt_regs *regs);
+
+/* perf_fd.c */
+struct file;
+long kview_hook_fd(struct file *dev, struct kview_view *v, void __user *arg);
+u32 kview_hook_flags(struct kview_hook *h);
 
 /* mirror.c */
 int kview_mirror_get(void);

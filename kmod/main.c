@@ -58,7 +58,7 @@ static bool kview_capable(void)
  * Copy a size-prefixed struct from userspace: shorter structs are
  * zero-extended, longer ones must have a zero tail (E2BIG otherwise).
  */
-static int get_sized(void *dst, size_t ksize, void __user *arg)
+int get_sized(void *dst, size_t ksize, void __user *arg)
 {
 	u32 usize;
 
@@ -71,7 +71,7 @@ static int get_sized(void *dst, size_t ksize, void __user *arg)
 	return copy_struct_from_user(dst, ksize, arg, usize);
 }
 
-static int put_sized(void __user *arg, const void *src, size_t ksize)
+int put_sized(void __user *arg, const void *src, size_t ksize)
 {
 	u32 usize;
 
@@ -152,6 +152,7 @@ static void view_destroy(struct kview_view *v)
 	kview_view_free(v);
 	for (i = 0; i < v->nr_hooks; i++)
 		kfree(v->hooks[i]);
+	kvfree(v->hooks);
 	mutex_unlock(&v->lock);
 
 	for (i = 0; i < v->nr_mms; i++) {
@@ -300,7 +301,7 @@ static int view_stats(struct kview_view *v, struct kview_view_stats *st)
 		hs.prog_skipped = atomic64_read(&h->prog_skipped);
 		hs.hook_id = h->id;
 		hs.kind = h->kind;
-		hs.flags = READ_ONCE(h->lost) ? KVIEW_HOOK_LOST : 0;
+		hs.flags = kview_hook_flags(h);
 		strscpy(hs.symbol, h->symbol, sizeof(hs.symbol));
 		if (copy_to_user(&out[n++], &hs, sizeof(hs)))
 			return -EFAULT;
@@ -404,7 +405,7 @@ static long kview_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 	static const unsigned int known[] = {
 		KVIEW_IOC_GET_VERSION, KVIEW_IOC_VIEW_CREATE, KVIEW_IOC_HOOK_ADD,
 		KVIEW_IOC_VIEW_STATS, KVIEW_IOC_READ_TEXT, KVIEW_IOC_GLOBAL_STATS,
-		KVIEW_IOC_LIST_VIEWS,
+		KVIEW_IOC_LIST_VIEWS, KVIEW_IOC_HOOK_FD,
 	};
 
 	/* a known number with another size or direction is unknown too */
@@ -487,6 +488,11 @@ static long kview_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 		return global_stats(arg);
 	case _IOC_NR(KVIEW_IOC_LIST_VIEWS):
 		return list_views(arg);
+	case _IOC_NR(KVIEW_IOC_HOOK_FD):	/* perf_fd.c */
+		mutex_lock(&f->lock);
+		err = kview_hook_fd(file, f->view, arg);
+		mutex_unlock(&f->lock);
+		return err;
 	default:
 		return -ENOTTY;
 	}

@@ -2,6 +2,7 @@
 
 #include <sys/ioctl.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace kview {
@@ -31,7 +32,9 @@ static std::string hint_for(int code) {
         return "needs CAP_SYS_ADMIN (or CAP_BPF + CAP_PERFMON) and ptrace rights over the target";
     case EBUSY: return "the target is already traced by another view";
     case EEXIST: return "a hook of this kind already sits at this address";
-    case ENOSPC: return "too many hooks in one view (" + std::to_string(KVIEW_MAX_HOOKS) + ")";
+    case ENOSPC:
+        return "too many hooks in one view (" + std::to_string(KVIEW_MAX_HOOKS) + ", " +
+               std::to_string(KVIEW_MAX_VIEW_HOOKS) + " with hook descriptors)";
     case EOPNOTSUPP: return "unsupported platform, see dmesg";
     default: return {};
     }
@@ -56,15 +59,24 @@ Result<View> View::create(pid_t pid, uint32_t flags, const std::string& path) {
     return View(std::move(dev.value()), pid, req.view_id);
 }
 
-Result<HookInfo> View::add_hook(uint32_t kind, std::string_view symbol, uint32_t offset,
-                                uint64_t cookie, int prog_fd) {
+// "add kprobe vfs_read+5", the context of a hook's errors.
+static std::string hook_what(uint32_t kind, std::string_view symbol, uint32_t offset) {
     std::string what = std::string("add ") + hook_kind_name(kind) + " " + std::string(symbol);
     if (offset)
         what += "+" + std::to_string(offset);
+    return what;
+}
+
+static std::string symbol_hint() {
+    return "symbol must be 1.." + std::to_string(KVIEW_SYMBOL_LEN - 1) + " characters";
+}
+
+Result<HookInfo> View::add_hook(uint32_t kind, std::string_view symbol, uint32_t offset,
+                                uint64_t cookie, int prog_fd) {
+    std::string what = hook_what(kind, symbol, offset);
     kview_hook_add req{};
     if (symbol.empty() || symbol.size() >= sizeof(req.symbol))
-        return Error{EINVAL, what, "symbol must be 1.." + std::to_string(sizeof(req.symbol) - 1) +
-                                       " characters"};
+        return Error{EINVAL, what, symbol_hint()};
     req.size = sizeof(req);
     req.kind = kind;
     req.cookie = cookie;
@@ -82,14 +94,40 @@ Result<HookInfo> View::add_hook(uint32_t kind, std::string_view symbol, uint32_t
     return HookInfo{req.hook_id, req.addr};
 }
 
+Result<HookFd> View::hook_fd(uint32_t kind, std::string_view symbol, uint32_t offset,
+                             uint64_t cookie, uint32_t flags) {
+    std::string what = hook_what(kind, symbol, offset) + " (hook descriptor)";
+    kview_hook_fd req{};
+    if (symbol.empty() || symbol.size() >= sizeof(req.symbol))
+        return Error{EINVAL, what, symbol_hint()};
+    req.size = sizeof(req);
+    req.kind = kind;
+    req.cookie = cookie;
+    req.offset = offset;
+    req.flags = flags;
+    std::memcpy(req.symbol, symbol.data(), symbol.size());
+    if (::ioctl(dev_.fd(), KVIEW_IOC_HOOK_FD, &req) != 0) {
+        int code = errno;
+        return Error{code, what, hint_for(code)};
+    }
+    return HookFd{Fd(req.fd), HookInfo{req.hook_id, req.addr}};
+}
+
 Result<ViewStats> View::stats() const {
+    // Room for KVIEW_MAX_HOOKS first; again with room for all when more.
     std::vector<kview_hook_stats> hs(KVIEW_MAX_HOOKS);
     kview_view_stats st{};
-    st.size = sizeof(st);
-    st.hooks_cap = KVIEW_MAX_HOOKS;
-    st.hooks_ptr = reinterpret_cast<uintptr_t>(hs.data());
-    if (::ioctl(dev_.fd(), KVIEW_IOC_VIEW_STATS, &st) != 0)
-        return errno_error("view stats");
+    for (;;) {
+        st = kview_view_stats{};
+        st.size = sizeof(st);
+        st.hooks_cap = static_cast<uint32_t>(hs.size());
+        st.hooks_ptr = reinterpret_cast<uintptr_t>(hs.data());
+        if (::ioctl(dev_.fd(), KVIEW_IOC_VIEW_STATS, &st) != 0)
+            return errno_error("view stats");
+        if (st.nr_hooks <= hs.size() || hs.size() >= KVIEW_MAX_VIEW_HOOKS)
+            break;
+        hs.resize(std::min<size_t>(st.nr_hooks, KVIEW_MAX_VIEW_HOOKS));
+    }
     ViewStats out;
     out.id = st.view_id;
     out.pid = st.pid;
@@ -104,12 +142,13 @@ Result<ViewStats> View::stats() const {
     out.foreign_mm_hits = st.foreign_mm_hits;
     out.mirrored_writes = st.mirrored_writes;
     out.unfollowed = st.unfollowed;
-    for (uint32_t i = 0; i < st.nr_hooks && i < KVIEW_MAX_HOOKS; i++) {
+    for (uint32_t i = 0; i < st.nr_hooks && i < hs.size(); i++) {
         const auto& h = hs[i];
         out.hooks.push_back(HookStats{h.addr, h.cookie, h.hits, h.other_hits, h.foreign_mm_hits,
                                       h.missed, h.prog_runs, h.prog_skipped, h.hook_id, h.kind,
                                       (h.flags & KVIEW_HOOK_LOST) != 0,
-                                      std::string(h.symbol, strnlen(h.symbol, sizeof(h.symbol)))});
+                                      std::string(h.symbol, strnlen(h.symbol, sizeof(h.symbol))),
+                                      h.flags});
     }
     return out;
 }

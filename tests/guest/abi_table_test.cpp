@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -86,6 +87,22 @@ int add_bpf_hook(const Env& e, int fd) {
     h.prog_fd = fd;
     int err = do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
     ::close(fd);
+    return err;
+}
+
+kview_hook_fd hook_fd_req(const char* sym, uint32_t kind = KVIEW_HOOK_KPROBE) {
+    kview_hook_fd h{};
+    h.size = sizeof(h);
+    h.kind = kind;
+    std::snprintf(h.symbol, sizeof(h.symbol), "%s", sym);
+    return h;
+}
+
+// KVIEW_IOC_HOOK_FD; the descriptor it returns is closed (it holds the view).
+int hook_fd_ioctl(const Env& e, kview_hook_fd h) {
+    int err = do_ioctl(e.fd, KVIEW_IOC_HOOK_FD, &h);
+    if (!err && ::close(h.fd) != 0)
+        return EBADF; // the module said 0 but gave no descriptor
     return err;
 }
 
@@ -420,6 +437,39 @@ std::vector<Case> specific_rows() {
              auto h = hook_req("vfs_read");
              return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
          }},
+        // ---- HOOK_FD (ABI 1.1)
+        {"KVIEW_IOC_HOOK_FD", "valid", 0,
+         [](Env& e) { make_view(e); return hook_fd_ioctl(e, hook_fd_req("vfs_read")); }},
+        {"KVIEW_IOC_HOOK_FD", "no view yet", ENXIO,
+         [](Env& e) { return hook_fd_ioctl(e, hook_fd_req("vfs_read")); }},
+        {"KVIEW_IOC_HOOK_FD", "bad user pointer", EFAULT,
+         [](Env& e) { make_view(e); return do_ioctl(e.fd, KVIEW_IOC_HOOK_FD, reinterpret_cast<void*>(16)); }},
+        {"KVIEW_IOC_HOOK_FD", "size without the fd field", EINVAL,
+         [](Env& e) { make_view(e); auto h = hook_fd_req("vfs_read"); h.size = offsetof(kview_hook_fd, fd); return hook_fd_ioctl(e, h); }},
+        {"KVIEW_IOC_HOOK_FD", "output fd not zero", EINVAL,
+         [](Env& e) { make_view(e); auto h = hook_fd_req("vfs_read"); h.fd = 1; return hook_fd_ioctl(e, h); }},
+        {"KVIEW_IOC_HOOK_FD", "unknown flag", EINVAL,
+         [](Env& e) { make_view(e); auto h = hook_fd_req("vfs_read"); h.flags = 1u << 9; return hook_fd_ioctl(e, h); }},
+        {"KVIEW_IOC_HOOK_FD", "unknown kind", EINVAL,
+         [](Env& e) { make_view(e); return hook_fd_ioctl(e, hook_fd_req("vfs_read", 77)); }},
+        {"KVIEW_IOC_HOOK_FD", "unknown symbol", ENOENT,
+         [](Env& e) { make_view(e); return hook_fd_ioctl(e, hook_fd_req("kview_no_such_fn")); }},
+        {"KVIEW_IOC_HOOK_FD", "blacklisted function (NOKPROBE notify_die)", EADDRNOTAVAIL,
+         [](Env& e) { make_view(e); return hook_fd_ioctl(e, hook_fd_req("notify_die")); }},
+        {"KVIEW_IOC_HOOK_FD", "same address twice (no EEXIST)", 0,
+         [](Env& e) {
+             make_view(e);
+             int a = hook_fd_ioctl(e, hook_fd_req("vfs_read"));
+             return a ? a : hook_fd_ioctl(e, hook_fd_req("vfs_read"));
+         }},
+        {"KVIEW_IOC_HOOK_FD", "view ended (target exited)", ESRCH,
+         [](Env& e) {
+             guest::Child c;
+             Env ce{e.fd, c.pid()};
+             make_view(ce);
+             c.kill9();
+             return hook_fd_ioctl(e, hook_fd_req("vfs_read"));
+         }},
         // ---- VIEW_STATS
         {"KVIEW_IOC_VIEW_STATS", "valid", 0,
          [](Env& e) { make_view(e); kview_view_stats s{}; s.size = sizeof(s); return do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &s); }},
@@ -475,6 +525,7 @@ std::vector<Case> table() {
     auto t = specific_rows();
     sized_ioctl_rows(t, "KVIEW_IOC_VIEW_CREATE", KVIEW_IOC_VIEW_CREATE, kview_view_create{});
     sized_ioctl_rows(t, "KVIEW_IOC_HOOK_ADD", KVIEW_IOC_HOOK_ADD, hook_req("vfs_read"));
+    sized_ioctl_rows(t, "KVIEW_IOC_HOOK_FD", KVIEW_IOC_HOOK_FD, hook_fd_req("vfs_read"));
     sized_ioctl_rows(t, "KVIEW_IOC_VIEW_STATS", KVIEW_IOC_VIEW_STATS, kview_view_stats{});
     kview_read_text text{sizeof(text), 16, stext(), reinterpret_cast<uint64_t>(buf)};
     sized_ioctl_rows(t, "KVIEW_IOC_READ_TEXT", KVIEW_IOC_READ_TEXT, text);

@@ -14,6 +14,7 @@
 // Prints the seed, steps and the errno histogram; exits 1 on a leak.
 #include <fcntl.h>
 #include <linux/kview.h>
+#include <linux/perf_event.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -57,6 +58,7 @@ const char* const kSymbols[] = {
 struct Fuzzer {
     std::mt19937_64 rng;
     std::vector<int> fds;
+    std::vector<int> hook_fds; // KVIEW_IOC_HOOK_FD results, poked and closed at random
     std::vector<pid_t> targets;
     std::map<std::string, uint64_t> results;
     uint8_t* page = nullptr;     // valid user memory
@@ -132,6 +134,20 @@ struct Fuzzer {
             h->prog_fd = static_cast<int32_t>(chance(50) ? -1 : r(64));
             break;
         }
+        case _IOC_NR(KVIEW_IOC_HOOK_FD): {
+            auto* h = reinterpret_cast<kview_hook_fd*>(page);
+            h->size = size(sizeof(*h));
+            h->kind = static_cast<uint32_t>(chance(90) ? 1 + r(4) : rng());
+            h->offset = static_cast<uint32_t>(chance(70) ? 0 : chance(80) ? r(64) : rng());
+            h->cookie = rng();
+            std::snprintf(h->symbol, sizeof(h->symbol), "%s",
+                          kSymbols[r(sizeof(kSymbols) / sizeof(kSymbols[0]))]);
+            if (chance(3))
+                std::memset(h->symbol, 'x', sizeof(h->symbol));
+            h->flags = flags(KVIEW_HOOK_FD_ALL);
+            h->fd = chance(95) ? 0 : static_cast<int32_t>(rng());
+            break;
+        }
         case _IOC_NR(KVIEW_IOC_VIEW_STATS): {
             auto* s = reinterpret_cast<kview_view_stats*>(page);
             s->size = size(sizeof(*s));
@@ -186,10 +202,10 @@ struct Fuzzer {
         static const unsigned long known[] = {
             KVIEW_IOC_GET_VERSION, KVIEW_IOC_VIEW_CREATE, KVIEW_IOC_HOOK_ADD,
             KVIEW_IOC_VIEW_STATS,  KVIEW_IOC_READ_TEXT,   KVIEW_IOC_GLOBAL_STATS,
-            KVIEW_IOC_LIST_VIEWS};
+            KVIEW_IOC_LIST_VIEWS,  KVIEW_IOC_HOOK_FD};
         unsigned long cmd;
         if (chance(90)) {
-            cmd = known[r(7)];
+            cmd = known[r(sizeof(known) / sizeof(known[0]))];
         } else { // random command with kview's magic: any nr, size, direction
             // (other magics belong to the VFS's generic ioctls, not to us)
             cmd = _IOC(r(4), KVIEW_IOC_MAGIC, r(256), r(1 << 14));
@@ -200,6 +216,30 @@ struct Fuzzer {
         int rc = ::ioctl(fd, cmd, arg);
         const char* name = rc < 0 ? strerrorname_np(errno) : "ok";
         results[name ? name : "E?"]++;
+        if (rc == 0 && cmd == KVIEW_IOC_HOOK_FD && arg == page)
+            hook_fds.push_back(reinterpret_cast<kview_hook_fd*>(page)->fd);
+        poke_hook_fd();
+    }
+
+    // The perf_event ioctls of a hook descriptor, with noise; close some.
+    void poke_hook_fd() {
+        if (hook_fds.empty() || !chance(20))
+            return;
+        size_t i = r(hook_fds.size());
+        static const unsigned long perf[] = {PERF_EVENT_IOC_ENABLE, PERF_EVENT_IOC_DISABLE,
+                                             PERF_EVENT_IOC_SET_BPF, PERF_EVENT_IOC_ID,
+                                             PERF_EVENT_IOC_QUERY_BPF, PERF_EVENT_IOC_RESET};
+        unsigned long cmd = perf[r(sizeof(perf) / sizeof(perf[0]))];
+        unsigned long arg = cmd == PERF_EVENT_IOC_SET_BPF ? r(64)
+                            : chance(80)                 ? reinterpret_cast<unsigned long>(page)
+                                                         : reinterpret_cast<unsigned long>(pointer());
+        int rc = ::ioctl(hook_fds[i], cmd, arg);
+        const char* name = rc < 0 ? strerrorname_np(errno) : "ok";
+        results[std::string("hookfd ") + (name ? name : "E?")]++;
+        if (chance(30)) {
+            ::close(hook_fds[i]);
+            hook_fds.erase(hook_fds.begin() + static_cast<long>(i));
+        }
     }
 };
 
@@ -264,6 +304,8 @@ int main(int argc, char** argv) {
         steps += 100;
     }
     for (int fd : f.fds)
+        ::close(fd);
+    for (int fd : f.hook_fds) // they hold their views
         ::close(fd);
     for (pid_t t : f.targets) {
         ::kill(t, SIGKILL);

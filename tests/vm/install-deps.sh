@@ -15,6 +15,7 @@ PKGS=(
 	libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev
 	libgtest-dev libgmock-dev libboost-dev nlohmann-json3-dev
 	sparse memcached libmemcached-tools bpftrace gnuplot-nox
+	bpfcc-tools libbpf-tools strace
 )
 # Extra packages can be added without editing this file.
 # shellcheck disable=SC2206  # word splitting is intended

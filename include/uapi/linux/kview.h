@@ -66,6 +66,19 @@
  * KVIEW_IOC_LIST_VIEWS -- every view in the system (any descriptor's), up to
  *   @cap entries at @views_ptr; @nr_views is the total. Needs CAP_SYS_ADMIN.
  *   EINVAL reserved non-zero; EFAULT bad @views_ptr.
+ *
+ * KVIEW_IOC_HOOK_FD (ABI 1.1) -- plant a hook like KVIEW_IOC_HOOK_ADD, but
+ *   behind a new descriptor of its own (@fd, O_CLOEXEC) that speaks the
+ *   perf_event ioctls a kprobe perf event does: PERF_EVENT_IOC_SET_BPF (a
+ *   BPF_PROG_TYPE_KPROBE program fd, resolved in the caller's fd table),
+ *   PERF_EVENT_IOC_ENABLE / _DISABLE (the program runs only while enabled),
+ *   PERF_EVENT_IOC_ID, PERF_EVENT_IOC_QUERY_BPF. Several hook descriptors may
+ *   sit on one address of one view (no EEXIST); at most KVIEW_MAX_VIEW_HOOKS
+ *   hooks per view (ENOSPC). Closing the last reference detaches the program;
+ *   the hook itself stays in the view (KVIEW_HOOK_CLOSED) until the view
+ *   ends. The hook descriptor keeps the view's /dev/kview file open. Errnos:
+ *   those of KVIEW_IOC_HOOK_ADD (no EEXIST, no EBADF), EINVAL a flag or
+ *   @prog_fd/@fd not zero, EMFILE/ENFILE no descriptor left.
  */
 #ifndef _UAPI_LINUX_KVIEW_H
 #define _UAPI_LINUX_KVIEW_H
@@ -74,7 +87,7 @@
 #include <linux/types.h>
 
 #define KVIEW_ABI_MAJOR 1
-#define KVIEW_ABI_MINOR 0
+#define KVIEW_ABI_MINOR 1
 
 #define KVIEW_DEVICE_NAME "kview"
 #define KVIEW_DEVICE_PATH "/dev/kview"
@@ -84,7 +97,8 @@
 
 #define KVIEW_VERSION_LEN 56
 #define KVIEW_SYMBOL_LEN 64
-#define KVIEW_MAX_HOOKS 64
+#define KVIEW_MAX_HOOKS 64	/* KVIEW_IOC_HOOK_ADD: while fewer hooks in the view */
+#define KVIEW_MAX_VIEW_HOOKS 1024	/* all of a view's hooks, hook descriptors' too */
 #define KVIEW_READ_TEXT_MAX 4096
 #define KVIEW_VIEW_MAX_MMS 64	/* address spaces in a view at once */
 
@@ -141,6 +155,10 @@ struct kview_hook_add {
 
 /* struct kview_hook_stats.flags */
 #define KVIEW_HOOK_LOST (1u << 0) /* a kernel text write hit the hook */
+#define KVIEW_HOOK_FD (1u << 1)	  /* behind a hook descriptor (KVIEW_IOC_HOOK_FD) */
+#define KVIEW_HOOK_PROG (1u << 2) /* hook descriptor: a program is attached */
+#define KVIEW_HOOK_DISABLED (1u << 3) /* hook descriptor: PERF_EVENT_IOC_DISABLE'd */
+#define KVIEW_HOOK_CLOSED (1u << 4) /* hook descriptor closed, program detached */
 
 struct kview_hook_stats {
 	__u64 addr;
@@ -230,6 +248,27 @@ struct kview_list_views {
 	__u64 views_ptr;	/* in: struct kview_view_info[cap] */
 };
 
+/*
+ * KVIEW_IOC_HOOK_FD: the fields of struct kview_hook_add up to @symbol mean
+ * the same; no program at creation (PERF_EVENT_IOC_SET_BPF on @fd attaches
+ * one).
+ */
+struct kview_hook_fd {
+	__u32 size;	/* sizeof(struct kview_hook_fd) */
+	__u32 kind;	/* enum kview_hook_kind */
+	__u64 cookie;	/* bpf_get_attach_cookie() of the program; in stats */
+	__u32 offset;	/* KPROBE: bytes past the function's entry point */
+	__u32 hook_id;	/* out */
+	__u64 addr;	/* out: kernel address where the hook sits */
+	char symbol[KVIEW_SYMBOL_LEN]; /* NUL-terminated */
+	__u32 flags;	/* KVIEW_HOOK_FD_* */
+	__s32 fd;	/* out: the hook's descriptor; 0 on input */
+};
+
+/* struct kview_hook_fd.flags */
+#define KVIEW_HOOK_FD_DISABLED (1u << 0) /* created disabled (perf attr.disabled) */
+#define KVIEW_HOOK_FD_ALL KVIEW_HOOK_FD_DISABLED
+
 #define KVIEW_IOC_GET_VERSION _IOR(KVIEW_IOC_MAGIC, 0x00, struct kview_version)
 #define KVIEW_IOC_VIEW_CREATE _IOWR(KVIEW_IOC_MAGIC, 0x01, struct kview_view_create)
 #define KVIEW_IOC_HOOK_ADD _IOWR(KVIEW_IOC_MAGIC, 0x02, struct kview_hook_add)
@@ -237,5 +276,6 @@ struct kview_list_views {
 #define KVIEW_IOC_READ_TEXT _IOW(KVIEW_IOC_MAGIC, 0x04, struct kview_read_text)
 #define KVIEW_IOC_GLOBAL_STATS _IOWR(KVIEW_IOC_MAGIC, 0x05, struct kview_global_stats)
 #define KVIEW_IOC_LIST_VIEWS _IOWR(KVIEW_IOC_MAGIC, 0x06, struct kview_list_views)
+#define KVIEW_IOC_HOOK_FD _IOWR(KVIEW_IOC_MAGIC, 0x07, struct kview_hook_fd)
 
 #endif /* _UAPI_LINUX_KVIEW_H */

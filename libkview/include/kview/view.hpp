@@ -19,6 +19,14 @@ struct HookInfo {
     uint64_t addr = 0; // kernel address of the hook
 };
 
+// A hook behind a descriptor of its own (KVIEW_IOC_HOOK_FD): the descriptor
+// answers PERF_EVENT_IOC_SET_BPF / ENABLE / DISABLE / ID like a kprobe perf
+// event; closing it detaches the program. It keeps the view alive.
+struct HookFd {
+    Fd fd;
+    HookInfo info;
+};
+
 struct HookStats {
     uint64_t addr = 0;
     uint64_t cookie = 0;
@@ -32,6 +40,7 @@ struct HookStats {
     uint32_t kind = 0;
     bool lost = false;
     std::string symbol;
+    uint32_t flags = 0; // KVIEW_HOOK_* (LOST, FD, PROG, DISABLED, CLOSED)
 };
 
 struct ViewStats {
@@ -77,6 +86,10 @@ class View {
     [[nodiscard]] Result<HookInfo> add_syscall_exit(std::string_view name, uint64_t cookie = 0) {
         return add_hook(KVIEW_HOOK_SYSCALL_EXIT, name, 0, cookie);
     }
+    // flags: KVIEW_HOOK_FD_DISABLED. Several may share one address.
+    [[nodiscard]] Result<HookFd> hook_fd(uint32_t kind, std::string_view symbol,
+                                         uint32_t offset = 0, uint64_t cookie = 0,
+                                         uint32_t flags = 0);
     [[nodiscard]] Result<ViewStats> stats() const;
 
     [[nodiscard]] uint32_t id() const { return id_; }
