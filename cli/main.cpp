@@ -1,5 +1,5 @@
 // kview: trace one process with hooks that fire for it only. This file
-// dispatches; trace.cpp (trace, attach), info.cpp (version, stat, list),
+// dispatches; trace.cpp (trace, attach), run.cpp (run), info.cpp (version, stat, list),
 // report.cpp (what a trace prints), usage.cpp (help and errors).
 #include <bpf/libbpf.h>
 
@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
     }
     if (cmd == "--version")
         cmd = "version";
-    if (cmd == "version" || cmd == "stat" || cmd == "list" || cmd == "trace" || cmd == "attach")
+    if (cmd == "version" || cmd == "stat" || cmd == "list" || cmd == "trace" || cmd == "attach" ||
+        cmd == "run")
         kview::cli::set_command(cmd);
     if (cmd == "version")
         return kview::cli::cmd_version(simple_args(argc - 1, argv + 1, false).json);
@@ -73,5 +74,7 @@ int main(int argc, char** argv) {
         return kview::cli::cmd_trace(argc - 1, argv + 1);
     if (cmd == "attach")
         return kview::cli::cmd_attach(argc - 1, argv + 1);
+    if (cmd == "run")
+        return kview::cli::cmd_run(argc - 1, argv + 1);
     kview::cli::die_usage("unknown command '" + cmd + "'");
 }

@@ -21,6 +21,9 @@ Commands:
   trace -p PID HOOK...   count hook hits in process PID until Ctrl-C / -d
   attach -p PID --obj F  attach the kprobe/kretprobe/ksyscall programs of the
                          libbpf object F to process PID only, until Ctrl-C / -d
+  run (-p PID | -c CMD) -- TOOL ARGS...
+                         run an unmodified bpftrace / bcc / libbpf tool with its
+                         kprobes in the view of PID only; report every attach
   list [-f json]         every view in the system: pid, state, hooks, pages
   stat [-f json] [VIEW]  module-wide accounting (live views, pages, bytes), or one view
   version [-f json]      CLI, library, ABI and module versions
@@ -59,6 +62,19 @@ attach options: -p PID, --obj FILE, --cookie N (bpf_get_attach_cookie), -d DUR,
   -f text|json, --fork, --exec
 )";
 
+constexpr const char* kRunOptions = R"(
+run options (kview run [options] -- TOOL ARGS...):
+  -p, --pid PID          the process the tool's kprobes see (all its threads)
+  -c, --command CMD      run CMD traced (follows exec and fork), started only once
+                         the tool has attached; the tool gets SIGINT when CMD exits
+      --allow-global     let attaches kview cannot make private go global (tracepoints,
+                         kprobe.multi, fentry, kprobe_events); default: refused, reported
+      --report FILE      also write the report as JSON to FILE
+      --fork, --exec     with -p: forked children join, the target stays traced across exec
+  The tool gets $KVIEW_PID (the traced pid); its kprobe/kretprobe perf events become
+  hooks of the view; tracefs kprobe_events is read-only for it. Report on stderr.
+)";
+
 constexpr const char* kExamples = R"(
 Examples:
   sudo insmod build/kmod/$(uname -r)/kview.ko
@@ -71,6 +87,8 @@ Examples:
   kview trace -c 'ls -l /' -k vfs_read -a latency
   kview trace -p 1234 -s openat -a print
   kview attach -p 1234 --obj count.bpf.o -d 30s   # maps stay readable with bpftool
+  kview run -p 1234 -- bpftrace -e 'kprobe:vfs_read { @[comm] = count(); }'
+  kview run -c 'dd if=/dev/zero of=/dev/null count=1000' -- funccount-bpfcc 'vfs_rea*'
   kview list
   kview stat
 )";
@@ -86,8 +104,11 @@ void print_usage(const std::string& cmd) {
                     kExamples);
     else if (cmd == "attach")
         std::printf("usage: kview attach -p PID --obj FILE [options]\n%s", kAttachOptions);
+    else if (cmd == "run")
+        std::printf("usage: kview run (-p PID | -c CMD) [options] -- TOOL ARGS...\n%s",
+                    kRunOptions);
     else
-        std::printf("%s%s%s%s", kCommands, kTraceOptions, kAttachOptions, kExamples);
+        std::printf("%s%s%s%s%s", kCommands, kTraceOptions, kAttachOptions, kRunOptions, kExamples);
 }
 
 void set_command(const std::string& cmd) {

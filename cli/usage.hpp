@@ -11,7 +11,7 @@
 
 namespace kview::cli {
 
-void print_usage(const std::string& cmd); // "" (everything), "trace" or "attach"
+void print_usage(const std::string& cmd); // "" (everything), "trace", "attach" or "run"
 void set_command(const std::string& cmd); // the subcommand usage errors name
 
 // A usage error: what is wrong in one line, which --help to read in another; exit 2.

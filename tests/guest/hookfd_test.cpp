@@ -107,7 +107,8 @@ TEST(HookFd, TwoProgramsOnOneSite) {
         ASSERT_NE(h, nullptr);
         EXPECT_EQ(h->hits, N);
         EXPECT_EQ(h->prog_runs, N);
-        EXPECT_EQ(h->flags & (KVIEW_HOOK_FD | KVIEW_HOOK_PROG | KVIEW_HOOK_DISABLED | KVIEW_HOOK_CLOSED),
+        EXPECT_EQ(h->flags &
+                      (KVIEW_HOOK_FD | KVIEW_HOOK_PROG | KVIEW_HOOK_DISABLED | KVIEW_HOOK_CLOSED),
                   unsigned{KVIEW_HOOK_FD | KVIEW_HOOK_PROG});
     }
 }
@@ -239,7 +240,8 @@ TEST(HookFd, AbiEdgesAndLimit) {
     for (const auto& h : st.value().hooks)
         if (h.symbol == "vfs_read")
             on_read += h.hits;
-    EXPECT_EQ(on_read, 5u * (KVIEW_MAX_VIEW_HOOKS / 4)) << "every hook on vfs_read counted each read";
+    EXPECT_EQ(on_read, 5u * (KVIEW_MAX_VIEW_HOOKS / 4))
+        << "every hook on vfs_read counted each read";
     fds.clear();
 }
 

@@ -66,6 +66,17 @@ const Case kCases[] = {
     {"list needs the module", "list", 1, "^kview: module not loaded"},
     {"list takes no argument", "list extra", 2, "^kview list: unexpected argument 'extra'"},
     {"bad format", "list -f yaml", 2, "-f takes text or json"},
+    {"run --help: run usage", "run --help", 0, "^usage: kview run \\(-p PID \\| -c CMD\\)"},
+    {"run without target", "run -- bpftrace -e x", 2,
+     "^kview run: needs one of -p PID or -c CMD\nTry 'kview run --help'.\n$"},
+    {"run with both targets", "run -p 1 -c true -- bpftrace", 2,
+     "^kview run: needs one of -p PID or -c"},
+    {"run without tool", "run -p 1", 2, "^kview run: needs a tool after --"},
+    {"run: unknown option named", "run --bogus -p 1 -- x", 2,
+     "^kview run: unknown option '--bogus'\n"},
+    {"run: bad pid", "run -p abc -- x", 2, "^kview run: .*abc"},
+    {"run: the tool's options are not ours", "run -p 1 -- bpftrace --bogus", 1,
+     "^kview: .*(kprobe|module)"},
 };
 
 TEST(CliUsage, Table) {
@@ -85,6 +96,13 @@ TEST(CliUsage, TraceHelpIsTraceOnly) {
     auto r = kview("trace --help");
     EXPECT_EQ(r.out.find("attach options"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("--dry-run"), std::string::npos) << r.out;
+}
+
+TEST(CliUsage, RunHelpIsRunOnly) {
+    auto r = kview("run --help");
+    EXPECT_EQ(r.out.find("trace options"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("--allow-global"), std::string::npos) << r.out;
+    EXPECT_NE(kview("--help").out.find("run options"), std::string::npos);
 }
 
 TEST(CliUsage, VersionJsonParses) {

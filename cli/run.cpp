@@ -1,0 +1,266 @@
+// kview run: an unmodified bpftrace / bcc / libbpf tool, its kprobes in the
+// view of one process (libkview's supervise::Supervisor answers its
+// perf_event_open and bpf link calls), then a report of every attach.
+#include <getopt.h>
+#include <linux/kview.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "command.hpp"
+#include "commands.hpp"
+#include "kview/supervisor.hpp"
+#include "kview/view.hpp"
+#include "report.hpp"
+#include "usage.hpp"
+
+namespace kview::cli {
+namespace {
+
+namespace sv = kview::supervise;
+
+struct RunArgs {
+    pid_t pid = 0;
+    std::string command;
+    bool allow_global = false;
+    uint32_t flags = 0;
+    std::string report; // JSON report file
+    std::vector<std::string> tool;
+};
+
+RunArgs parse_run(int argc, char** argv) {
+    static const option opts[] = {
+        {"pid", required_argument, nullptr, 'p'},    {"command", required_argument, nullptr, 'c'},
+        {"allow-global", no_argument, nullptr, 'G'}, {"report", required_argument, nullptr, 'R'},
+        {"fork", no_argument, nullptr, 'F'},         {"exec", no_argument, nullptr, 'E'},
+        {"help", no_argument, nullptr, 'h'},         {nullptr, 0, nullptr, 0}};
+    RunArgs a;
+    optind = 1;
+    opterr = 0;
+    // '+': the tool's own options are not ours
+    for (int c; (c = getopt_long(argc, argv, "+:p:c:h", opts, nullptr)) != -1;) {
+        switch (c) {
+        case 'p':
+            a.pid = pid_arg(optarg);
+            break;
+        case 'c':
+            a.command = optarg;
+            break;
+        case 'G':
+            a.allow_global = true;
+            break;
+        case 'R':
+            a.report = optarg;
+            break;
+        case 'F':
+            a.flags |= KVIEW_VIEW_FOLLOW_FORK;
+            break;
+        case 'E':
+            a.flags |= KVIEW_VIEW_EXEC_REAPPLY;
+            break;
+        case 'h':
+            print_usage("run");
+            std::exit(0);
+        default:
+            die_bad_option(c, argv);
+        }
+    }
+    if ((a.pid != 0) == !a.command.empty())
+        die_usage("needs one of -p PID or -c CMD");
+    for (int i = optind; i < argc; i++)
+        a.tool.emplace_back(argv[i]);
+    if (a.tool.empty())
+        die_usage("needs a tool after --, e.g. -- bpftrace -e 'kprobe:vfs_read { @ = count(); }'");
+    if (!a.command.empty())
+        a.flags |= KVIEW_VIEW_FOLLOW_FORK | KVIEW_VIEW_EXEC_REAPPLY;
+    return a;
+}
+
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// -c: the tool has attached once every hook handed to it has a program and
+// is enabled, and 300 ms passed without a new attach; or, with none handed
+// out, 3 s after its last kprobe or tracepoint attempt (refused or global).
+bool attached(const sv::Supervisor& sup, const View& view, int64_t now) {
+    int64_t last = sup.last_attach_ms();
+    if (!last)
+        return false;
+    if (!sup.private_hooks())
+        return now - last >= 3000;
+    if (now - last < 300)
+        return false;
+    auto st = view.stats();
+    if (!st.ok())
+        return false;
+    size_t ready = 0;
+    for (const auto& h : st.value().hooks)
+        if ((h.flags & KVIEW_HOOK_FD) && (h.flags & KVIEW_HOOK_PROG) &&
+            !(h.flags & (KVIEW_HOOK_DISABLED | KVIEW_HOOK_CLOSED)))
+            ready++;
+    return ready >= sup.private_hooks();
+}
+
+void write_json_report(const std::string& path, const sv::Supervisor& sup, const ViewStats* st,
+                       int tool_status) {
+    nlohmann::json j;
+    j["type"] = "run";
+    j["tool_status"] = tool_status;
+    auto& arr = j["attaches"] = nlohmann::json::array();
+    for (const auto& a : sup.attaches()) {
+        nlohmann::json o{{"what", a.what}, {"result", sv::attach_kind_name(a.kind)}};
+        if (!a.reason.empty())
+            o["reason"] = a.reason;
+        if (a.err)
+            o["errno"] = strerrorname_np(a.err) ? strerrorname_np(a.err) : "E?";
+        if (a.kind == sv::Attach::Private) {
+            o["hook"] = a.hook_id;
+            for (const auto& h : st ? st->hooks : std::vector<HookStats>{})
+                if (h.id == a.hook_id) {
+                    o["hits"] = h.hits;
+                    o["prog_runs"] = h.prog_runs;
+                }
+        }
+        arr.push_back(o);
+    }
+    if (st) {
+        j["view"] = st->id;
+        j["pid"] = st->pid;
+        j["hits"] = st->hits;
+        j["other_hits"] = st->other_hits;
+        j["foreign_mm_hits"] = st->foreign_mm_hits;
+    }
+    std::ofstream(path) << j.dump() << "\n";
+}
+
+} // namespace
+
+int cmd_run(int argc, char** argv) {
+    RunArgs a = parse_run(argc, argv);
+    auto pmus = sv::read_pmus();
+    if (!pmus.ok())
+        return fail(pmus.error());
+    Fd sfd = block_signals();
+    Command cmd;
+    pid_t target = a.pid;
+    if (!a.command.empty()) {
+        auto p = cmd.spawn(a.command);
+        if (!p.ok())
+            return fail(p.error());
+        target = p.value();
+    }
+    auto view = View::create(target, a.flags);
+    if (!view.ok())
+        return fail(view.error());
+
+    // An empty read-only file to bind over the tracefs probe files.
+    char blocker[] = "/tmp/kview-run-XXXXXX";
+    int bfd = mkstemp(blocker);
+    if (bfd < 0)
+        return fail(errno_error("create /tmp/kview-run-*"));
+    close(bfd);
+    chmod(blocker, 0444);
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
+        unlink(blocker);
+        return fail(errno_error("socketpair"));
+    }
+    sv::ToolSpec spec{a.tool, {"KVIEW_PID=" + std::to_string(target)}, a.allow_global, blocker};
+    pid_t parent = getpid();
+    pid_t tool = fork();
+    if (tool < 0) {
+        unlink(blocker);
+        return fail(errno_error("fork"));
+    }
+    if (tool == 0) {
+        close(sp[0]);
+        sv::exec_tool(spec, sp[1], parent);
+        _exit(127);
+    }
+    close(sp[1]);
+    auto listener = sv::receive_listener(sp[0]);
+    close(sp[0]);
+    unlink(blocker); // bound in the tool's namespace by now, or never
+    int status = -1;
+    if (!listener.ok()) {
+        waitpid(tool, &status, 0);
+        return fail(listener.error());
+    }
+    sv::Supervisor sup(view.value(), std::move(listener.value()), pmus.value(), a.allow_global);
+
+    bool started = a.command.empty(), stopping = false;
+    int64_t stop_at = 0;
+    int signals = 0;
+    int rc = 0;
+    for (;;) {
+        pollfd p[2] = {{sup.fd(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
+        if (poll(p, 2, 100) > 0) {
+            if (p[0].revents & POLLIN) {
+                auto r = sup.handle_one();
+                if (!r.ok()) {
+                    rc = fail(r.error());
+                    kill(tool, SIGKILL);
+                }
+            }
+            if (p[1].revents & POLLIN) {
+                signalfd_siginfo si{};
+                if (read(sfd.get(), &si, sizeof(si)) == sizeof(si)) {
+                    // Ctrl-C: the tool stops (and prints), then we report
+                    signals++;
+                    kill(tool, signals == 1 ? SIGINT : signals == 2 ? SIGTERM : SIGKILL);
+                }
+            }
+        }
+        int st = 0;
+        if (waitpid(tool, &st, WNOHANG) == tool) {
+            status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            break;
+        }
+        int64_t now = now_ms();
+        if (!started && attached(sup, view.value(), now)) {
+            cmd.start();
+            started = true;
+        }
+        // The traced command exited, or the target's view ended: the tool
+        // stops (SIGINT: bpftrace and bcc print their maps), harder if it
+        // does not within 30 s.
+        if (!stopping && started) {
+            bool done = !a.command.empty() ? cmd.reap() >= 0 : false;
+            if (!done && a.command.empty()) {
+                auto vs = view.value().stats();
+                done = vs.ok() && !vs.value().live;
+            }
+            if (done) {
+                stopping = true;
+                stop_at = now;
+                kill(tool, SIGINT);
+            }
+        } else if (stopping && now - stop_at > 30000) {
+            kill(tool, now - stop_at > 40000 ? SIGKILL : SIGTERM);
+        }
+    }
+    auto st = view.value().stats();
+    std::fputs(sv::render_report(sup.attaches(), st.ok() ? &st.value() : nullptr).c_str(), stderr);
+    if (!a.report.empty())
+        write_json_report(a.report, sup, st.ok() ? &st.value() : nullptr, status);
+    return rc ? rc : status;
+}
+
+} // namespace kview::cli
