@@ -96,9 +96,10 @@ int64_t now_ms() {
         .count();
 }
 
-// -c: the tool has attached once every hook handed to it has a program and
-// is enabled, and 300 ms passed without a new attach; or, with none handed
-// out, 3 s after its last kprobe or tracepoint attempt (refused or global).
+// -c: the tool has attached once every hook descriptor it still holds has a
+// program and is enabled (at least one), and 300 ms passed without a new
+// attach; or, with none handed out, 3 s after its last kprobe or tracepoint
+// attempt (refused or global).
 bool attached(const sv::Supervisor& sup, const View& view, int64_t now) {
     int64_t last = sup.last_attach_ms();
     if (!last)
@@ -111,11 +112,14 @@ bool attached(const sv::Supervisor& sup, const View& view, int64_t now) {
     if (!st.ok())
         return false;
     size_t ready = 0;
-    for (const auto& h : st.value().hooks)
-        if ((h.flags & KVIEW_HOOK_FD) && (h.flags & KVIEW_HOOK_PROG) &&
-            !(h.flags & (KVIEW_HOOK_DISABLED | KVIEW_HOOK_CLOSED)))
-            ready++;
-    return ready >= sup.private_hooks();
+    for (const auto& h : st.value().hooks) {
+        if (!(h.flags & KVIEW_HOOK_FD) || (h.flags & KVIEW_HOOK_CLOSED))
+            continue;
+        if (!(h.flags & KVIEW_HOOK_PROG) || (h.flags & KVIEW_HOOK_DISABLED))
+            return false;
+        ready++;
+    }
+    return ready > 0;
 }
 
 void write_json_report(const std::string& path, const sv::Supervisor& sup, const ViewStats* st,

@@ -182,29 +182,26 @@ BpfVerdict classify_bpf(int cmd, const void* attr, size_t len, bool allow_global
     uint32_t target_fd = 0, type = 0;
     std::memcpy(&target_fd, static_cast<const char*>(attr) + 4, 4);
     std::memcpy(&type, static_cast<const char*>(attr) + 8, 4);
-    switch (type) {
-    case BPF_PERF_EVENT:
+    if (type == BPF_PERF_EVENT) {
         // libbpf's feature probe; EINVAL makes it use PERF_EVENT_IOC_SET_BPF
         v.kind = BpfVerdict::Refuse;
         v.err = EINVAL;
         v.what =
             "BPF_LINK_CREATE(perf_event, fd " + std::to_string(static_cast<int>(target_fd)) + ")";
         return v;
-    case BPF_TRACE_KPROBE_MULTI:
-        return global("BPF_LINK_CREATE(kprobe_multi)");
-    case BPF_TRACE_FENTRY:
-        return global("BPF_LINK_CREATE(fentry)");
-    case BPF_TRACE_FEXIT:
-        return global("BPF_LINK_CREATE(fexit)");
-    case BPF_MODIFY_RETURN:
-        return global("BPF_LINK_CREATE(fmod_ret)");
-    case BPF_TRACE_RAW_TP:
-        return global("BPF_LINK_CREATE(raw_tp)");
-    case BPF_LSM_MAC:
-        return global("BPF_LINK_CREATE(lsm)");
-    default:
-        return v;
     }
+    static const std::pair<uint32_t, const char*> kGlobal[] = {
+        {BPF_TRACE_KPROBE_MULTI, "kprobe_multi"},
+        {BPF_TRACE_FENTRY, "fentry"},
+        {BPF_TRACE_FEXIT, "fexit"},
+        {BPF_MODIFY_RETURN, "fmod_ret"},
+        {BPF_TRACE_RAW_TP, "raw_tp"},
+        {BPF_LSM_MAC, "lsm"},
+    };
+    for (const auto& [t, name] : kGlobal)
+        if (t == type)
+            return global(std::string("BPF_LINK_CREATE(") + name + ")");
+    return v;
 }
 
 bool is_global_probe_file(const std::string& path) {

@@ -71,17 +71,26 @@ static std::string symbol_hint() {
     return "symbol must be 1.." + std::to_string(KVIEW_SYMBOL_LEN - 1) + " characters";
 }
 
-Result<HookInfo> View::add_hook(uint32_t kind, std::string_view symbol, uint32_t offset,
-                                uint64_t cookie, int prog_fd) {
-    std::string what = hook_what(kind, symbol, offset);
-    kview_hook_add req{};
+// The fields kview_hook_add and kview_hook_fd share; false if symbol does not fit.
+template <class Req>
+static bool fill_hook(Req& req, uint32_t kind, std::string_view symbol, uint32_t offset,
+                      uint64_t cookie) {
     if (symbol.empty() || symbol.size() >= sizeof(req.symbol))
-        return Error{EINVAL, what, symbol_hint()};
+        return false;
     req.size = sizeof(req);
     req.kind = kind;
     req.cookie = cookie;
     req.offset = offset;
     std::memcpy(req.symbol, symbol.data(), symbol.size());
+    return true;
+}
+
+Result<HookInfo> View::add_hook(uint32_t kind, std::string_view symbol, uint32_t offset,
+                                uint64_t cookie, int prog_fd) {
+    std::string what = hook_what(kind, symbol, offset);
+    kview_hook_add req{};
+    if (!fill_hook(req, kind, symbol, offset, cookie))
+        return Error{EINVAL, what, symbol_hint()};
     if (prog_fd >= 0) {
         req.flags = KVIEW_HOOK_F_BPF;
         req.prog_fd = prog_fd;
@@ -98,14 +107,9 @@ Result<HookFd> View::hook_fd(uint32_t kind, std::string_view symbol, uint32_t of
                              uint64_t cookie, uint32_t flags) {
     std::string what = hook_what(kind, symbol, offset) + " (hook descriptor)";
     kview_hook_fd req{};
-    if (symbol.empty() || symbol.size() >= sizeof(req.symbol))
+    if (!fill_hook(req, kind, symbol, offset, cookie))
         return Error{EINVAL, what, symbol_hint()};
-    req.size = sizeof(req);
-    req.kind = kind;
-    req.cookie = cookie;
-    req.offset = offset;
     req.flags = flags;
-    std::memcpy(req.symbol, symbol.data(), symbol.size());
     if (::ioctl(dev_.fd(), KVIEW_IOC_HOOK_FD, &req) != 0) {
         int code = errno;
         return Error{code, what, hint_for(code)};

@@ -104,6 +104,18 @@ struct Fuzzer {
         return chance(70) ? static_cast<uint32_t>(r(all + 1)) & all : static_cast<uint32_t>(rng());
     }
 
+    // The fields kview_hook_add and kview_hook_fd share, mutated.
+    template <class H> void fill_hook(H* h) {
+        h->size = size(sizeof(*h));
+        h->kind = static_cast<uint32_t>(chance(90) ? 1 + r(4) : rng());
+        h->offset = static_cast<uint32_t>(chance(70) ? 0 : chance(80) ? r(64) : rng());
+        h->cookie = rng();
+        std::snprintf(h->symbol, sizeof(h->symbol), "%s",
+                      kSymbols[r(sizeof(kSymbols) / sizeof(kSymbols[0]))]);
+        if (chance(3))
+            std::memset(h->symbol, 'x', sizeof(h->symbol));
+    }
+
     // Fill `len` bytes at page with a mutated struct of command `nr`.
     void fill(unsigned nr, size_t len) {
         std::memset(page, 0, 4096);
@@ -122,28 +134,14 @@ struct Fuzzer {
         }
         case _IOC_NR(KVIEW_IOC_HOOK_ADD): {
             auto* h = reinterpret_cast<kview_hook_add*>(page);
-            h->size = size(sizeof(*h));
-            h->kind = static_cast<uint32_t>(chance(90) ? 1 + r(4) : rng());
-            h->offset = static_cast<uint32_t>(chance(70) ? 0 : chance(80) ? r(64) : rng());
-            h->cookie = rng();
-            std::snprintf(h->symbol, sizeof(h->symbol), "%s",
-                          kSymbols[r(sizeof(kSymbols) / sizeof(kSymbols[0]))]);
-            if (chance(3))
-                std::memset(h->symbol, 'x', sizeof(h->symbol));
+            fill_hook(h);
             h->flags = flags(KVIEW_HOOK_F_ALL);
             h->prog_fd = static_cast<int32_t>(chance(50) ? -1 : r(64));
             break;
         }
         case _IOC_NR(KVIEW_IOC_HOOK_FD): {
             auto* h = reinterpret_cast<kview_hook_fd*>(page);
-            h->size = size(sizeof(*h));
-            h->kind = static_cast<uint32_t>(chance(90) ? 1 + r(4) : rng());
-            h->offset = static_cast<uint32_t>(chance(70) ? 0 : chance(80) ? r(64) : rng());
-            h->cookie = rng();
-            std::snprintf(h->symbol, sizeof(h->symbol), "%s",
-                          kSymbols[r(sizeof(kSymbols) / sizeof(kSymbols[0]))]);
-            if (chance(3))
-                std::memset(h->symbol, 'x', sizeof(h->symbol));
+            fill_hook(h);
             h->flags = flags(KVIEW_HOOK_FD_ALL);
             h->fd = chance(95) ? 0 : static_cast<int32_t>(rng());
             break;
