@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -96,17 +97,34 @@ int64_t now_ms() {
         .count();
 }
 
+// No thread of process pid is running (all wait: poll, sleep, a pipe).
+bool idle(pid_t pid) {
+    std::error_code ec;
+    auto dir = "/proc/" + std::to_string(pid) + "/task";
+    for (const auto& t : std::filesystem::directory_iterator(dir, ec)) {
+        std::ifstream f(t.path() / "stat");
+        std::string s;
+        std::getline(f, s);
+        size_t p = s.rfind(')');
+        if (p == std::string::npos || p + 2 >= s.size() || s[p + 2] == 'R')
+            return false;
+    }
+    return !ec;
+}
+
 // -c: the tool has attached once every hook descriptor it still holds has a
-// program and is enabled (at least one), and 300 ms passed without a new
-// attach; or, with none handed out, 3 s after its last kprobe or tracepoint
-// attempt (refused or global).
-bool attached(const sv::Supervisor& sup, const View& view, int64_t now) {
+// program and is enabled (at least one), 1 s passed without a new attach
+// and the tool is idle (waiting for events: a tool still matching function
+// names or compiling runs); or, with none handed out, 3 s after its last
+// kprobe or tracepoint attempt (refused or global). A heuristic: a tool
+// that attaches more after a pause that long would miss the start of CMD.
+bool attached(const sv::Supervisor& sup, const View& view, pid_t tool, int64_t now) {
     int64_t last = sup.last_attach_ms();
     if (!last)
         return false;
     if (!sup.private_hooks())
         return now - last >= 3000;
-    if (now - last < 300)
+    if (now - last < 1000 || !idle(tool))
         return false;
     auto st = view.stats();
     if (!st.ok())
@@ -211,7 +229,7 @@ int cmd_run(int argc, char** argv) {
 
     bool started = a.command.empty(), stopping = false;
     int64_t stop_at = 0;
-    int signals = 0;
+    int signals = 0, idle_polls = 0;
     int rc = 0;
     for (;;) {
         pollfd p[2] = {{sup.fd(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
@@ -238,7 +256,9 @@ int cmd_run(int argc, char** argv) {
             break;
         }
         int64_t now = now_ms();
-        if (!started && attached(sup, view.value(), now)) {
+        // twice in a row, 100 ms apart: a tool between two steps looks idle once
+        idle_polls = !started && attached(sup, view.value(), tool, now) ? idle_polls + 1 : 0;
+        if (!started && idle_polls >= 2) {
             cmd.start();
             started = true;
         }
