@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -592,6 +593,88 @@ std::vector<uint64_t> ipis(bool tlb_only = false) {
     return n;
 }
 
+// IPIs sent to CPU 1, by the kernel's own ipi tracepoints (Linux 6.3+), in
+// a trace instance of our own: the sender's call site says what sent each.
+// Function-call IPIs actually sent only (the ones /proc/interrupts counts
+// as CAL): the kernel traces those with the callback
+// generic_smp_call_function_single_interrupt; a smp_call_function*()
+// request is traced too, with its own callback, whether or not it ended in
+// an interrupt, and a reschedule IPI has none. irq_work IPIs (the PREEMPT_RT
+// scheduler's push IPIs, RCU's deferred quiescent states) are counted
+// apart: kview queues no irq_work; its IPIs are TLB flushes, CPA flushes and
+// text-patch syncs (smp_call_function*).
+class IpiTrace {
+  public:
+    IpiTrace() {
+        dir_ = guest::tracefs() + "/instances/kview-ipi";
+        if (::mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST)
+            return;
+        ok_ = guest::write_file(dir_ + "/events/ipi/ipi_send_cpu/filter", "cpu == 1") &&
+              guest::write_file(dir_ + "/events/ipi/ipi_send_cpu/enable", "1") &&
+              guest::write_file(dir_ + "/events/ipi/ipi_send_cpumask/enable", "1");
+    }
+    ~IpiTrace() {
+        guest::write_file(dir_ + "/events/ipi/enable", "0");
+        ::rmdir(dir_.c_str());
+    }
+    bool ok() const { return ok_; }
+    void clear() const { // opening the buffer truncated empties it
+        int fd = ::open((dir_ + "/trace").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd >= 0)
+            ::close(fd);
+    }
+    // Since clear(): IPIs to CPU 1 from irq_work, and from anything else
+    // (whose senders' call sites go to *senders).
+    std::pair<uint64_t, uint64_t> count(std::map<std::string, int>* senders = nullptr) const {
+        std::istringstream in(guest::read_file(dir_ + "/trace"));
+        std::string line;
+        uint64_t irq_work = 0, other = 0;
+        while (std::getline(in, line)) {
+            auto at = line.find("callsite=");
+            if (at == std::string::npos || !to_cpu1(line) ||
+                line.find("callback=generic_smp_call_function_single_interrupt") ==
+                    std::string::npos)
+                continue;
+            if (line.compare(at + 9, 17, "irq_work_queue_on") == 0) {
+                irq_work++;
+                continue;
+            }
+            other++;
+            if (senders) {
+                auto comm = line.substr(0, line.find('-', line.find_first_not_of(' ')));
+                (*senders)[comm.substr(comm.find_first_not_of(' ')) + ":" +
+                           line.substr(at + 9, line.find(' ', at) - at - 9)]++;
+            }
+        }
+        return {irq_work, other};
+    }
+
+  private:
+    // "ipi_send_cpu: cpu=1 ..." (filtered) or "ipi_send_cpumask: cpumask=0-1 ...".
+    static bool to_cpu1(const std::string& line) {
+        if (line.find("ipi_send_cpu:") != std::string::npos)
+            return true;
+        auto at = line.find("cpumask=");
+        if (at == std::string::npos)
+            return false;
+        std::istringstream list(line.substr(at + 8, line.find(' ', at) - at - 8));
+        std::string range;
+        while (std::getline(list, range, ',')) {
+            unsigned lo = 0, hi = 0;
+            auto dash = range.find('-');
+            lo = static_cast<unsigned>(std::stoul(range.substr(0, dash)));
+            hi = dash == std::string::npos
+                     ? lo
+                     : static_cast<unsigned>(std::stoul(range.substr(dash + 1)));
+            if (lo <= 1 && 1 <= hi)
+                return true;
+        }
+        return false;
+    }
+    std::string dir_;
+    bool ok_ = false;
+};
+
 // Run on `cpu` only, or (-1) anywhere again.
 void pin(int cpu) {
     cpu_set_t s;
@@ -655,6 +738,8 @@ TEST(Footprint, UntracedCpuReceivesNoIpi) {
     ASSERT_TRUE(keep.value().add_kprobe("vfs_read").ok());
     ASSERT_TRUE(keep.value().add_kprobe("ksys_write").ok());
     usleep(200 * 1000);
+    IpiTrace trace;
+    trace.clear();
     auto before = ipis();
     auto before_tlb = ipis(true);
     const auto start = std::chrono::steady_clock::now();
@@ -670,9 +755,20 @@ TEST(Footprint, UntracedCpuReceivesNoIpi) {
     const auto took = std::chrono::steady_clock::now() - start;
     auto after = ipis();
     auto after_tlb = ipis(true);
+    std::map<std::string, int> senders;
+    const auto [irq_work, traced] = trace.count(&senders);
     // The same kernel, no view activity, as long as the loop took.
     std::this_thread::sleep_for(took);
     auto idle = ipis();
+    // The control: ordinary kernel work on CPU 0 without kview (a child
+    // forked, reading, killed and reaped per round: RCU callbacks, timers,
+    // kernel threads woken, as a view's life has).
+    trace.clear();
+    for (int i = 0; i < kRounds; i++) {
+        Child c;
+        c.reads(10);
+    }
+    const auto [control_irq_work, control_other] = trace.count();
     kill_wait(busy);
     pin(-1);
     const uint64_t cpu0 = after[0] - before[0], cpu1 = after[1] - before[1];
@@ -683,9 +779,33 @@ TEST(Footprint, UntracedCpuReceivesNoIpi) {
                 kRounds, static_cast<unsigned long long>(cpu0),
                 static_cast<unsigned long long>(cpu1), static_cast<unsigned long long>(tlb1),
                 static_cast<unsigned long long>(idle[1] - after[1]));
+    if (trace.ok())
+        std::printf("[ figures  ] ipi tracepoints, function-call IPIs sent to CPU1 during the "
+                    "views: %llu (+ %llu irq_work); %d children forked, reading and reaped without "
+                    "kview: "
+                    "%llu (+ %llu irq_work)\n",
+                    static_cast<unsigned long long>(traced),
+                    static_cast<unsigned long long>(irq_work), kRounds,
+                    static_cast<unsigned long long>(control_other),
+                    static_cast<unsigned long long>(control_irq_work));
     // The kernel's own interrupts come in bursts (6.12-rt): one quiet window
     // before is not enough to call it quiet.
     noisy |= idle[1] - after[1] > 3;
+    // Where the kernel says who sent each IPI, kview's (anything but
+    // irq_work) are counted exactly, noisy kernel or not. On PREEMPT_RT the
+    // views' life also makes the RT scheduler push-IPI CPU 1 through
+    // irq_work (balance_rt, when CPU 0's RT kernel threads, woken by RCU and
+    // timers, go back to sleep): measured 80-83 for 20 views, 13 for 20
+    // forked children; printed above, a documented residual (docs/design.md
+    // §7), not kview's own IPIs.
+    if (trace.ok()) {
+        std::string who;
+        for (const auto& [sender, n] : senders)
+            who += " " + sender + " x" + std::to_string(n);
+        EXPECT_LE(traced, 3u) << "kview's activity sent IPIs to a CPU that never ran the traced "
+                                 "process (ipi tracepoints, irq_work excluded):"
+                              << who;
+    }
     // Before scoped flushes: >= 5 per view (build, 3 hooks, unmap) = 100.
     EXPECT_LE(tlb1, 3u) << "kview's TLB flushes reached a CPU that never ran the traced process";
     if (!noisy) {
