@@ -32,7 +32,7 @@ if [[ -z ${KVIEW_GTEST_FILTER:-} ]]; then
 	"$build/tests/kview-fuzz" --seed "$seed" --seconds "${KVIEW_FUZZ_SECONDS:-20}" ||
 		{ echo "run-suite: kview-fuzz FAILED (seed $seed)"; rc=1; }
 fi
-# The benchmark harness, tiny (bench/main.cpp --smoke): every configuration
+# The benchmark harness, tiny (kview-bench run --smoke, bench/params.cpp): every configuration
 # and workload runs; exits non-zero if the traced process missed an event or
 # kview saw a handler entry from an untraced process. In the two extreme
 # variants only (5-level + PTI, 4-level without PTI): it takes ~75 s.
