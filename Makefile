@@ -80,8 +80,8 @@ bench: deps
 # across the four variants, then the 30 min soak in one boot.
 reliability: deps
 	$(MAKE) all
-	KVIEW_BUILD_DIR=$(BUILD) tests/guest/fuzz-all.sh 150
-	KVIEW_BUILD_DIR=$(BUILD) tests/guest/soak.sh 1800
+	KVIEW_BUILD_DIR=$(BUILD) tests/host/fuzz-all.sh 150
+	KVIEW_BUILD_DIR=$(BUILD) tests/host/soak.sh 1800
 
 # checkpatch.pl: from the kernel build tree if it ships it (Debian's headers
 # do not), else extracted from Debian's linux-source package (apt-get install

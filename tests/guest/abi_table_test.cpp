@@ -1,4 +1,4 @@
-// The ABI input table (issue #6, part 1): every ioctl in the uapi header
+// The ABI input table: every ioctl in the uapi header
 // against hostile inputs -> one exact errno, and no side effect (no view,
 // page or hook left behind). The table is data; docs/reliability.md shows
 // it. A test fails if the header declares an ioctl the table does not cover.

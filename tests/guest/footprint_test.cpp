@@ -242,16 +242,11 @@ std::string kprobes_list() {
     return guest::read_file("/sys/kernel/debug/kprobes/list");
 }
 
-std::string ko_path() {
-    const char* k = std::getenv("KVIEW_KO");
-    return k ? k : guest::default_ko();
-}
-
 // Loads the module again when a test that unloads it ends, however it ends.
 struct ModuleBack {
     ~ModuleBack() {
         if (access("/sys/module/kview", F_OK) != 0)
-            (void)guest::sh("insmod " + ko_path());
+            (void)guest::sh("insmod " + guest::ko_path());
     }
 };
 
@@ -264,7 +259,7 @@ TEST(Footprint, SharedKernelIsUnchangedByKview) {
     Snapshot none = snapshot(syms);
     ASSERT_TRUE(none.ok) << "cannot read kernel text and init_mm tables through /proc/kcore";
     std::string probes_none = kprobes_list();
-    auto r = guest::sh("insmod " + ko_path());
+    auto r = guest::sh("insmod " + guest::ko_path());
     ASSERT_EQ(r.status, 0) << r.out;
 
     Snapshot loaded = snapshot(syms);
@@ -409,7 +404,7 @@ using guest::single_threaded_tcg;
 
 TEST(Patching, OptimizedStockKprobeOverPrivateHook) {
     if (!single_threaded_tcg())
-        GTEST_SKIP() << "needs single-threaded TCG (tests/guest/run-storms.sh runs it)";
+        GTEST_SKIP() << "needs single-threaded TCG (tests/host/run-storms.sh runs it)";
     if (guest::read_file("/proc/sys/debug/kprobes-optimization").rfind('1', 0) != 0)
         GTEST_SKIP() << "kprobes optimization is off";
     const std::string t = guest::tracefs();
@@ -486,7 +481,7 @@ TEST(Patching, OptimizedStockKprobeOverPrivateHook) {
 // and the kernel must survive the view's close.
 TEST(Patching, TracedProcessPatchesKernelText) {
     if (!single_threaded_tcg())
-        GTEST_SKIP() << "needs single-threaded TCG (tests/guest/run-storms.sh runs it)";
+        GTEST_SKIP() << "needs single-threaded TCG (tests/host/run-storms.sh runs it)";
     const std::string t = guest::tracefs();
     Syms syms;
     auto dev = kview::Device::open();

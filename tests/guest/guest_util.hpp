@@ -1,5 +1,6 @@
 // Helpers for the in-guest tests: a controllable target process ("Child"),
-// shell commands, tracefs. Only used inside the QEMU guest (run-suite.sh).
+// shell commands, tracefs, the paths of the module and the CLI, the CLI's
+// JSON output. Only used inside the QEMU guest (run-suite.sh).
 #pragma once
 
 #include <sys/socket.h>
@@ -8,6 +9,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "kview/device.hpp"
 
@@ -29,6 +32,21 @@ std::string tracefs(); // mounted tracefs path
 // The module built for the running kernel: $KVIEW_BUILD_DIR (default
 // build)/kmod/<uname -r>/kview.ko (the Makefile's per-kernel output).
 std::string default_ko();
+// The module to load: $KVIEW_KO, else default_ko().
+std::string ko_path();
+// The kview command: $KVIEW_CLI, else $KVIEW_BUILD_DIR (default build)/cli/kview
+// (tests/vm/README.md, the host-guest contract).
+std::string cli_path();
+
+// The output of `kview ... -f json`, parsed.
+using Json = nlohmann::json;
+// The JSON records of a `-f json` run: every line that starts with '{' must
+// parse and carry "type" and "time" (a failed parse fails the test).
+std::vector<Json> records(const std::string& out);
+// The records of one "type".
+std::vector<Json> of_type(const std::vector<Json>& rs, const std::string& type);
+// The hook (symbol, kind) of the final "stats" record; null if there is none.
+Json final_hook(const std::string& out, const std::string& sym, const std::string& kind);
 
 // The running kernel was built with CONFIG_X86_KERNEL_IBT (functions start
 // with endbr64; Debian's 6.12 is, its 6.1 is not).

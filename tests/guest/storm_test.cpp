@@ -1,4 +1,4 @@
-// Storms (issue #6, parts 3 and 4): bounded, seeded, time-limited.
+// Storms: bounded, seeded, time-limited.
 //
 // Storm.Lifecycle: targets that fork, posix_spawn, exec, spawn threads, exit and get
 // kill -9'd while three threads create and destroy views on them, a witness
@@ -230,7 +230,7 @@ int storm_target_main(uint64_t seed) {
 TEST(Storm, Lifecycle) {
     const double secs = storm_seconds();
     const uint64_t seed = storm_seed(0x5eed0001);
-    const std::string cli = std::getenv("KVIEW_CLI") ? std::getenv("KVIEW_CLI") : "build/cli/kview";
+    const std::string cli = guest::cli_path();
     std::printf("[ storm    ] lifecycle: seed %#llx, %.0f s\n", static_cast<unsigned long long>(seed), secs);
     auto held = kview::Device::open(); // keeps the module in use: rmmod must fail
     ASSERT_TRUE(held.ok()) << held.error().message();
@@ -451,7 +451,7 @@ TEST(Storm, Coherence) {
     // Live patching of shared text while another vCPU runs the patched code
     // in a loop hangs stock 6.1 under multi-threaded TCG, without kview
     // (docs/reliability.md): this storm runs in single-threaded TCG boots
-    // (tests/guest/run-storms.sh, the soak).
+    // (tests/host/run-storms.sh, the soak).
     const char* accel = std::getenv("KVIEW_ACCEL");
     if (!accel || std::string(accel) != "tcg,thread=single")
         GTEST_SKIP() << "needs a single-threaded TCG guest (run-guest.sh --tcg-single)";

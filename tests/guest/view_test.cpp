@@ -1,4 +1,4 @@
-// Views (issue #3 acceptance): exact hits for the traced process only, the
+// Views: exact hits for the traced process only, the
 // private text as each process sees it, coherence under live text patching,
 // lifetime (close, kill -9, exec, fork, rmmod), memory and scale.
 #include <sys/wait.h>
@@ -203,7 +203,7 @@ class Coherence : public Views {};
 // int3s, and P's hooks count exactly its reads.
 TEST_F(Coherence, UnderLiveTextPatching) {
     if (!guest::single_threaded_tcg()) // it patches text the traced process runs
-        GTEST_SKIP() << "needs single-threaded TCG (tests/guest/run-storms.sh runs it)";
+        GTEST_SKIP() << "needs single-threaded TCG (tests/host/run-storms.sh runs it)";
     const std::string t = guest::tracefs();
     Child p, q;
     View v = make_view(p.pid());
@@ -314,7 +314,7 @@ TEST_F(Coherence, UnderLiveTextPatching) {
 // 2026-12-01 the hook counted nothing from then on).
 TEST_F(Coherence, StockKprobeAtEachHookAddress) {
     if (!guest::single_threaded_tcg()) // it patches text the traced process runs
-        GTEST_SKIP() << "needs single-threaded TCG (tests/guest/run-storms.sh runs it)";
+        GTEST_SKIP() << "needs single-threaded TCG (tests/host/run-storms.sh runs it)";
     const std::string t = guest::tracefs();
     Child p, q;
     int tried = 0, optimized = 0;
@@ -602,8 +602,7 @@ TEST_F(Views, ListShowsEveryView) {
             EXPECT_EQ(v.flags, unsigned{KVIEW_VIEW_SHARED_TEXT});
         }
     }
-    const char* c = std::getenv("KVIEW_CLI");
-    auto r = guest::sh(std::string(c ? c : "build/cli/kview") + " list");
+    auto r = guest::sh(guest::cli_path() + " list");
     EXPECT_EQ(r.status, 0) << r.out;
     EXPECT_NE(r.out.find(std::to_string(a.pid())), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("shared-text"), std::string::npos) << r.out;

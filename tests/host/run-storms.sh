@@ -12,7 +12,7 @@
 # hangs stock 6.1 under multi-threaded TCG without kview loaded
 # (docs/reliability.md, "Stock kernel findings").
 #
-#   tests/guest/run-storms.sh BUILD_DIR [SECONDS] [SEED]
+#   tests/host/run-storms.sh BUILD_DIR [SECONDS] [SEED]
 set -uo pipefail
 build=${1:?usage: run-storms.sh BUILD_DIR [SECONDS] [SEED]}
 secs=${2:-30}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The long fuzzing run (issue #6): kview-fuzz for SECONDS (default 150) in
+# The long fuzzing run (host side): kview-fuzz for SECONDS (default 150) in
 # each of the four CPU/paging variants, one boot each, with dmesg checked by
 # the harness. 4 x 150 s = 10 minutes of fuzzing in total.
 #
-#   tests/guest/fuzz-all.sh [SECONDS] [SEED]
+#   tests/host/fuzz-all.sh [SECONDS] [SEED]
 set -uo pipefail
 secs=${1:-150}
 seed=${2:-$RANDOM}
