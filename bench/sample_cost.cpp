@@ -18,16 +18,10 @@
 #include "proc.hpp"
 #include "samples.hpp"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wold-style-cast"
-#pragma GCC diagnostic ignored "-Wcast-align"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#include "kview_bench.skel.h"
-#pragma GCC diagnostic pop
+#include "bench_skel.hpp"
 
 namespace kview::bench {
 
-// Time from releasing dd until it is reaped.
 const char* cost_name(CostCfg k) {
     switch (k) {
     case CostCfg::Control:
@@ -131,6 +125,7 @@ uint64_t slot2_events(kview_bench* skel) {
 
 } // namespace
 
+// The sample: the time from releasing dd until it is reaped.
 void sample_cost(Ctx& c, int rep, CostCfg k, uint32_t int3_off) {
     const std::string what = std::string("cost ") + cost_name(k) + ": ";
     pid_t pid = spawn_stopped_dd(c.p);

@@ -17,12 +17,7 @@
 
 #include "bpf/bench_event.h"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wold-style-cast"
-#pragma GCC diagnostic ignored "-Wcast-align"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#include "kview_bench.skel.h"
-#pragma GCC diagnostic pop
+#include "bench_skel.hpp"
 
 namespace kview::bench {
 
