@@ -11,7 +11,7 @@ repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo" || exit 2
 build=${KVIEW_BUILD_DIR:-build}
 fail=0
-for v in max max-pti 4l 4l-pti; do
+for v in 5l 5l-pti 4l 4l-pti; do
 	echo "fuzz-all: $v, seed $seed, $secs s"
 	# shellcheck disable=SC2016  # expanded in the guest
 	tests/vm/run-guest.sh --variant "$v" --quiet --timeout $((secs + 300)) --out "$build/vm-out/fuzz-$v" \

@@ -20,7 +20,7 @@ seed=${3:-$((RANDOM * 32768 + RANDOM))}
 repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo" || exit 2
 fail=0
-for v in max-pti 4l; do
+for v in 5l-pti 4l; do
 	echo "storms: $v, $secs s each, seed $seed"
 	# shellcheck disable=SC2016  # expanded in the guest
 	tests/vm/run-guest.sh --variant "$v" --tcg-single --quiet --timeout $((8 * secs + 600)) \
