@@ -102,7 +102,7 @@ int reads_main(uint32_t n);
 // its pid, or -1. The caller reaps it.
 pid_t spawn_self_reads(uint32_t n);
 
-// Entry point of a lifecycle-storm target (storm_test.cpp): "--storm-target SEED".
+// Entry point of a lifecycle-storm target (storm_lifecycle_test.cpp): "--storm-target SEED".
 int storm_target_main(uint64_t seed);
 
 // Single-threaded TCG boot (run-guest.sh --tcg-single, the guest.storms
