@@ -1,10 +1,15 @@
 // The in-guest tests' helpers (guest_util.hpp), except Child (child.cpp).
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -141,6 +146,42 @@ Json final_hook(const std::string& out, const std::string& sym, const std::strin
         if (h.value("symbol", "") == sym && h.value("kind", "") == kind)
             return h;
     return Json();
+}
+
+Kallsyms::Kallsyms() {
+    std::ifstream in("/proc/kallsyms");
+    uint64_t a;
+    std::string type, name, line;
+    while (std::getline(in, line)) {
+        std::istringstream l(line);
+        if (!(l >> std::hex >> a >> type >> name) || line.find('[') != std::string::npos)
+            continue; // module symbols
+        sorted.emplace_back(a, name);
+        by_name.emplace(name, a);
+    }
+    std::sort(sorted.begin(), sorted.end());
+}
+uint64_t Kallsyms::at(const std::string& n) const {
+    auto it = by_name.find(n);
+    return it == by_name.end() ? 0 : it->second;
+}
+std::string Kallsyms::name(uint64_t addr) const {
+    auto it =
+        std::upper_bound(sorted.begin(), sorted.end(), std::make_pair(addr, std::string("\xff")));
+    if (it == sorted.begin())
+        return "?";
+    --it;
+    char b[32];
+    std::snprintf(b, sizeof(b), "+0x%llx", static_cast<unsigned long long>(addr - it->first));
+    return it->second + b;
+}
+std::string kprobes_list() {
+    return read_file("/sys/kernel/debug/kprobes/list");
+}
+
+void kill_wait(pid_t pid) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
 }
 
 } // namespace guest

@@ -7,7 +7,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -60,6 +62,22 @@ std::string body(const std::string& func);
 
 // The module's global counters (a failed read is a test failure).
 kview::GlobalStats global();
+
+// /proc/kallsyms (kernel text, no modules), sorted: address -> name, and
+// name -> address.
+struct Kallsyms {
+    std::vector<std::pair<uint64_t, std::string>> sorted;
+    std::map<std::string, uint64_t> by_name;
+    Kallsyms();
+    uint64_t at(const std::string& n) const; // 0 if absent
+    std::string name(uint64_t addr) const;   // "sym+0xoff"
+};
+
+// debugfs kprobes/list.
+std::string kprobes_list();
+
+// SIGKILL and reap.
+void kill_wait(pid_t pid);
 
 // The test binary itself (for exec tests).
 std::string self_exe();

@@ -2,7 +2,7 @@
 # CTest entry guest.storms: the lifecycle and coherence storms
 # (storm_lifecycle_test.cpp, storm_coherence_test.cpp) for SECONDS each,
 # the Coherence tests (view_test.cpp) and the Patching tests
-# (footprint_test.cpp: a stock kprobe optimized over a hook, the traced
+# (patching_test.cpp: a stock kprobe optimized over a hook, the traced
 # process patching text itself), (default 30) in two variants (5-level +
 # PTI, 4-level without PTI), one boot each, with a fresh seed per run
 # (printed; replay with KVIEW_STORM_SEED).
