@@ -214,6 +214,60 @@ void check_step(Tally& tally, const std::string& step, View& v, Child& p,
     tally.add("step checked");
 }
 
+void print_step(uint64_t steps, const std::string& step) {
+    std::printf("[ step     ] %llu: %s\n%s", static_cast<unsigned long long>(steps), step.c_str(),
+                guest::sh("mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
+                          "grep -E 'kfree|vfs_read|ksys_read' /sys/kernel/debug/kprobes/list")
+                    .out.c_str());
+    std::fflush(stdout);
+}
+
+// Turns tg on or off; false (and a failure tallied) if its command failed.
+bool flip(Toggle& tg, bool on, const std::string& step, pid_t& bpftrace, Tally& tally) {
+    if (tg.on.empty()) { // bpftrace: started in the background, killed later
+        if (on)
+            bpftrace = start_bpftrace(tally);
+        else
+            stop(bpftrace);
+        return true;
+    }
+    auto r = guest::sh(on ? tg.on : tg.off);
+    if (r.status != 0) {
+        tally.fail(step + ": " + r.out);
+        return false;
+    }
+    return true;
+}
+
+// Everything off again.
+void all_off(std::vector<Toggle>& toggles, pid_t bpftrace) {
+    for (auto& tg : toggles) {
+        if (!tg.state)
+            continue;
+        if (tg.on.empty()) {
+            stop(bpftrace);
+        } else {
+            (void)guest::sh(tg.off);
+        }
+    }
+}
+
+// Quiet again: every hook back in place and exact. *mirrored: the view's
+// mirrored shared writes.
+void expect_quiet_and_exact(View& v, Child& p, uint64_t& mirrored) {
+    ::usleep(1000 * 1000);
+    auto s0 = v.stats();
+    p.reads(500);
+    auto s = v.stats();
+    ASSERT_TRUE(s0.ok() && s.ok());
+    for (size_t i : {0u, 1u, 3u})
+        EXPECT_EQ(s.value().hooks[i].hits - s0.value().hooks[i].hits, 500u)
+            << s.value().hooks[i].symbol;
+    for (const auto& h : s.value().hooks)
+        EXPECT_FALSE(h.lost) << h.symbol << " still LOST after the storm";
+    mirrored = s.value().mirrored_writes;
+}
+
 } // namespace
 
 TEST(Storm, Coherence) {
@@ -260,26 +314,10 @@ TEST(Storm, Coherence) {
         auto& tg = toggles[rng() % toggles.size()];
         bool on = !tg.state;
         std::string step = std::string(tg.name) + (on ? " on" : " off");
-        if (std::getenv("KVIEW_STORM_VERBOSE")) {
-            std::printf(
-                "[ step     ] %llu: %s\n%s", static_cast<unsigned long long>(steps), step.c_str(),
-                guest::sh("mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
-                          "grep -E 'kfree|vfs_read|ksys_read' /sys/kernel/debug/kprobes/list")
-                    .out.c_str());
-            std::fflush(stdout);
-        }
-        if (tg.on.empty()) { // bpftrace: started in the background, killed later
-            if (on)
-                bpftrace = start_bpftrace(tally);
-            else
-                stop(bpftrace);
-        } else {
-            auto r = guest::sh(on ? tg.on : tg.off);
-            if (r.status != 0) {
-                tally.fail(step + ": " + r.out);
-                continue;
-            }
-        }
+        if (std::getenv("KVIEW_STORM_VERBOSE"))
+            print_step(steps, step);
+        if (!flip(tg, on, step, bpftrace, tally))
+            continue;
         tg.state = on;
         tally.add("step: " + step);
         steps++;
@@ -296,28 +334,9 @@ TEST(Storm, Coherence) {
         check_step(tally, step, v.value(), p, hooks, rng,
                    shared_armed || foreign_window_until_step == steps, lost_seen);
     }
-    // Everything off again.
-    for (auto& tg : toggles) {
-        if (!tg.state)
-            continue;
-        if (tg.on.empty()) {
-            stop(bpftrace);
-        } else {
-            (void)guest::sh(tg.off);
-        }
-    }
-    // Quiet again: every hook back in place and exact.
-    ::usleep(1000 * 1000);
-    auto s0 = v.value().stats();
-    p.reads(500);
-    auto s = v.value().stats();
-    ASSERT_TRUE(s0.ok() && s.ok());
-    for (size_t i : {0u, 1u, 3u})
-        EXPECT_EQ(s.value().hooks[i].hits - s0.value().hooks[i].hits, 500u)
-            << s.value().hooks[i].symbol;
-    for (const auto& h : s.value().hooks)
-        EXPECT_FALSE(h.lost) << h.symbol << " still LOST after the storm";
-    const uint64_t mirrored = s.value().mirrored_writes;
+    all_off(toggles, bpftrace);
+    uint64_t mirrored = 0;
+    expect_quiet_and_exact(v.value(), p, mirrored);
     { View gone = std::move(v.value()); }
     ::kill(q, SIGKILL);
     ::waitpid(q, nullptr, 0);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CTest entry guest.storms: the lifecycle and coherence storms
 # (storm_lifecycle_test.cpp, storm_coherence_test.cpp) for SECONDS each,
-# the Coherence tests (view_test.cpp) and the Patching tests
+# the Coherence tests (coherence_test.cpp) and the Patching tests
 # (patching_test.cpp: a stock kprobe optimized over a hook, the traced
 # process patching text itself), (default 30) in two variants (5-level +
 # PTI, 4-level without PTI), one boot each, with a fresh seed per run
