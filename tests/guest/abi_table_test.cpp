@@ -261,22 +261,37 @@ void sized_ioctl_rows(std::vector<Case>& t, const char* name, unsigned long cmd,
                  }});
 }
 
-std::vector<Case> specific_rows() {
-    static char buf[4096];
+// The rows, one per line where they fit: a table, laid out by hand.
+// clang-format off
+
+// A 4 KiB buffer for the rows that need one.
+char row_buf[4096];
+
+// GET_VERSION
+std::vector<Case> rows_get_version() {
     return {
-        // ---- GET_VERSION
         {"KVIEW_IOC_GET_VERSION", "valid", 0,
          [](Env& e) { kview_version v{}; return do_ioctl(e.fd, KVIEW_IOC_GET_VERSION, &v); }},
         {"KVIEW_IOC_GET_VERSION", "bad user pointer", EFAULT,
          [](Env& e) { return do_ioctl(e.fd, KVIEW_IOC_GET_VERSION, reinterpret_cast<void*>(16)); }},
         {"KVIEW_IOC_GET_VERSION", "no privilege (needs none)", 0,
          [](Env& e) { return with_caps(0, [&] { kview_version v{}; return do_ioctl(e.fd, KVIEW_IOC_GET_VERSION, &v); }); }},
-        // ---- any ioctl
+    };
+}
+
+// any ioctl
+std::vector<Case> rows_any_ioctl() {
+    return {
         {"KVIEW_IOC_GET_VERSION", "closed descriptor", EBADF,
          [](Env& e) { int d = ::dup(e.fd); ::close(d); kview_version v{}; return do_ioctl(d, KVIEW_IOC_GET_VERSION, &v); }},
         {"KVIEW_IOC_GET_VERSION", "unknown command number (0xB9, 0x7f)", ENOTTY,
          [](Env& e) { kview_version v{}; return do_ioctl(e.fd, _IOR(KVIEW_IOC_MAGIC, 0x7f, kview_version), &v); }},
-        // ---- VIEW_CREATE
+    };
+}
+
+// VIEW_CREATE
+std::vector<Case> rows_view_create() {
+    return {
         {"KVIEW_IOC_VIEW_CREATE", "valid", 0, [](Env& e) { return make_view(e); }},
         {"KVIEW_IOC_VIEW_CREATE", "short size (4: pid reads as 0)", EINVAL,
          [](Env& e) { auto r = create_req(e.target); r.size = 4; return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); }},
@@ -342,7 +357,12 @@ std::vector<Case> specific_rows() {
          }},
         {"KVIEW_IOC_VIEW_CREATE", "second view on one descriptor", EBUSY,
          [](Env& e) { make_view(e); return make_view(e); }},
-        // ---- HOOK_ADD
+    };
+}
+
+// HOOK_ADD
+std::vector<Case> rows_hook_add() {
+    return {
         {"KVIEW_IOC_HOOK_ADD", "valid", 0,
          [](Env& e) { make_view(e); auto h = hook_req("vfs_read"); return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h); }},
         {"KVIEW_IOC_HOOK_ADD", "no view yet", ENXIO,
@@ -420,7 +440,12 @@ std::vector<Case> specific_rows() {
              auto h = hook_req("vfs_read");
              return do_ioctl(e.fd, KVIEW_IOC_HOOK_ADD, &h);
          }},
-        // ---- VIEW_STATS
+    };
+}
+
+// VIEW_STATS
+std::vector<Case> rows_view_stats() {
+    return {
         {"KVIEW_IOC_VIEW_STATS", "valid", 0,
          [](Env& e) { make_view(e); kview_view_stats s{}; s.size = sizeof(s); return do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &s); }},
         {"KVIEW_IOC_VIEW_STATS", "no view", ENXIO,
@@ -438,27 +463,42 @@ std::vector<Case> specific_rows() {
              s.hooks_ptr = 16;
              return do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &s);
          }},
-        // ---- READ_TEXT
+    };
+}
+
+// READ_TEXT
+std::vector<Case> rows_read_text() {
+    return {
         {"KVIEW_IOC_READ_TEXT", "valid", 0,
-         [](Env& e) { kview_read_text r{sizeof(r), 16, stext(), reinterpret_cast<uint64_t>(buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
+         [](Env& e) { kview_read_text r{sizeof(r), 16, stext(), reinterpret_cast<uint64_t>(row_buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
         {"KVIEW_IOC_READ_TEXT", "len 0", EINVAL,
-         [](Env& e) { kview_read_text r{sizeof(r), 0, stext(), reinterpret_cast<uint64_t>(buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
+         [](Env& e) { kview_read_text r{sizeof(r), 0, stext(), reinterpret_cast<uint64_t>(row_buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
         {"KVIEW_IOC_READ_TEXT", "len > KVIEW_READ_TEXT_MAX", EINVAL,
-         [](Env& e) { kview_read_text r{sizeof(r), KVIEW_READ_TEXT_MAX + 1, stext(), reinterpret_cast<uint64_t>(buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
+         [](Env& e) { kview_read_text r{sizeof(r), KVIEW_READ_TEXT_MAX + 1, stext(), reinterpret_cast<uint64_t>(row_buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
         {"KVIEW_IOC_READ_TEXT", "address outside kernel text (user address)", EINVAL,
-         [](Env& e) { kview_read_text r{sizeof(r), 16, reinterpret_cast<uint64_t>(buf), reinterpret_cast<uint64_t>(buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
+         [](Env& e) { kview_read_text r{sizeof(r), 16, reinterpret_cast<uint64_t>(row_buf), reinterpret_cast<uint64_t>(row_buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
         {"KVIEW_IOC_READ_TEXT", "bad buf_ptr", EFAULT,
          [](Env& e) { kview_read_text r{sizeof(r), 16, stext(), 16}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }},
         {"KVIEW_IOC_READ_TEXT", "no CAP_SYS_ADMIN", EPERM,
-         [](Env& e) { return with_caps(0, [&] { kview_read_text r{sizeof(r), 16, stext(), reinterpret_cast<uint64_t>(buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }); }},
-        // ---- GLOBAL_STATS
+         [](Env& e) { return with_caps(0, [&] { kview_read_text r{sizeof(r), 16, stext(), reinterpret_cast<uint64_t>(row_buf)}; return do_ioctl(e.fd, KVIEW_IOC_READ_TEXT, &r); }); }},
+    };
+}
+
+// GLOBAL_STATS
+std::vector<Case> rows_global_stats() {
+    return {
         {"KVIEW_IOC_GLOBAL_STATS", "valid", 0,
          [](Env& e) { kview_global_stats g{}; g.size = sizeof(g); return do_ioctl(e.fd, KVIEW_IOC_GLOBAL_STATS, &g); }},
         {"KVIEW_IOC_GLOBAL_STATS", "output field non-zero on input", EINVAL,
          [](Env& e) { kview_global_stats g{}; g.size = sizeof(g); g.pages = 1; return do_ioctl(e.fd, KVIEW_IOC_GLOBAL_STATS, &g); }},
         {"KVIEW_IOC_GLOBAL_STATS", "bad user pointer", EFAULT,
          [](Env& e) { return do_ioctl(e.fd, KVIEW_IOC_GLOBAL_STATS, reinterpret_cast<void*>(16)); }},
-        // ---- LIST_VIEWS
+    };
+}
+
+// LIST_VIEWS
+std::vector<Case> rows_list_views() {
+    return {
         {"KVIEW_IOC_LIST_VIEWS", "valid", 0,
          [](Env& e) { kview_list_views l{}; l.size = sizeof(l); return do_ioctl(e.fd, KVIEW_IOC_LIST_VIEWS, &l); }},
         {"KVIEW_IOC_LIST_VIEWS", "reserved non-zero", EINVAL,
@@ -468,6 +508,17 @@ std::vector<Case> specific_rows() {
         {"KVIEW_IOC_LIST_VIEWS", "no CAP_SYS_ADMIN", EPERM,
          [](Env& e) { return with_caps(0, [&] { kview_list_views l{}; l.size = sizeof(l); return do_ioctl(e.fd, KVIEW_IOC_LIST_VIEWS, &l); }); }},
     };
+}
+
+// clang-format on
+
+// The rows specific to each ioctl, in the uapi header's order.
+std::vector<Case> specific_rows() {
+    std::vector<Case> t;
+    for (auto rows : {rows_get_version, rows_any_ioctl, rows_view_create, rows_hook_add, rows_view_stats, rows_read_text, rows_global_stats, rows_list_views})
+        for (auto& c : rows())
+            t.push_back(std::move(c));
+    return t;
 }
 
 std::vector<Case> table() {
