@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -205,11 +206,16 @@ struct ModuleLoading {
     }
 };
 
+std::string ko_path() {
+    const char* k = std::getenv("KVIEW_KO");
+    return k ? k : guest::default_ko();
+}
+
 // Loads the module again when a test that unloads it ends, however it ends.
 struct ModuleBack {
     ~ModuleBack() {
         if (access("/sys/module/kview", F_OK) != 0)
-            (void)guest::sh("insmod " + guest::ko_path());
+            (void)guest::sh("insmod " + ko_path());
     }
 };
 
@@ -222,7 +228,7 @@ TEST(Footprint, SharedKernelIsUnchangedByKview) {
     Snapshot none = snapshot(syms);
     ASSERT_TRUE(none.ok) << "cannot read kernel text and init_mm tables through /proc/kcore";
     std::string probes_none = guest::kprobes_list();
-    auto r = guest::sh("insmod " + guest::ko_path());
+    auto r = guest::sh("insmod " + ko_path());
     ASSERT_EQ(r.status, 0) << r.out;
 
     Snapshot loaded = snapshot(syms);
@@ -293,8 +299,8 @@ TEST(Footprint, SharedKernelIsUnchangedByKview) {
 }
 
 // Per-CPU counts of the interrupts kview could cause: TLB shootdowns and
-// function-call IPIs.
-std::vector<uint64_t> ipis() {
+// function-call IPIs (with tlb_only, TLB shootdowns alone).
+std::vector<uint64_t> ipis(bool tlb_only = false) {
     std::istringstream in(guest::read_file("/proc/interrupts"));
     std::string line;
     std::vector<uint64_t> n;
@@ -302,7 +308,7 @@ std::vector<uint64_t> ipis() {
         std::istringstream l(line);
         std::string tag;
         l >> tag;
-        if (tag != "TLB:" && tag != "CAL:")
+        if (tag != "TLB:" && (tlb_only || tag != "CAL:"))
             continue;
         uint64_t v;
         for (size_t cpu = 0; l >> v; cpu++) {
@@ -339,16 +345,18 @@ TEST(Footprint, UntracedCpuReceivesNoIpi) {
     // Premise: without kview the spinning CPU receives (almost) no IPI.
     // Debian's 6.12-rt breaks it: its CPU 1 takes 5-36 function-call IPIs a
     // second with nothing else running, kview loaded or not (docs/compat.md).
+    // There only TLB shootdowns, the IPIs kview's flushes are, can be
+    // attributed, and are checked; function-call IPIs are printed beside
+    // the same kernel's count over an equally long quiet window.
     auto quiet0 = ipis();
     usleep(2000 * 1000);
     auto quiet1 = ipis();
-    if (quiet0.size() >= 2 && quiet1[1] - quiet0[1] > 3) {
-        guest::kill_wait(busy);
-        pin(-1);
-        GTEST_SKIP() << "premise: CPU 1 received " << quiet1[1] - quiet0[1]
-                     << " IPIs (TLB+CAL) in 2 s without any kview activity: this kernel interrupts "
-                        "it anyway";
-    }
+    ASSERT_GE(quiet0.size(), 2u) << "no TLB/CAL lines in /proc/interrupts";
+    const uint64_t background = quiet1[1] - quiet0[1];
+    bool noisy = background > 3;
+    std::printf("[ figures  ] CPU1 (untraced) IPIs (TLB+CAL) in 2 s before any view: %llu%s\n",
+                static_cast<unsigned long long>(background),
+                noisy ? " (this kernel interrupts it anyway: TLB shootdowns checked only)" : "");
     Child p, anchor;
     // Activation: the first view while none lives patches kernel text (the
     // coherence kprobe, registered and, 1 s after the close, removed) and,
@@ -364,13 +372,10 @@ TEST(Footprint, UntracedCpuReceivesNoIpi) {
     }
     usleep(1500 * 1000);
     auto first1 = ipis();
-    ASSERT_GE(first0.size(), 2u) << "no TLB/CAL lines in /proc/interrupts";
     const uint64_t activation = first1[1] - first0[1];
     std::printf("[ figures  ] activation (first view, one hook, created and closed): IPIs on "
                 "CPU1 (untraced) %llu\n",
                 static_cast<unsigned long long>(activation));
-    EXPECT_LE(activation, 60u) << "the first view's life interrupts other CPUs more than the "
-                                  "documented text patches and CPA flushes (docs/design.md §7)";
     // A view that stays: coherence is already hooked, so the loop below does
     // not patch kernel text (that costs every CPU an IPI: docs/design.md).
     auto keep = View::create(anchor.pid());
@@ -379,6 +384,8 @@ TEST(Footprint, UntracedCpuReceivesNoIpi) {
     ASSERT_TRUE(keep.value().add_kprobe("ksys_write").ok());
     usleep(200 * 1000);
     auto before = ipis();
+    auto before_tlb = ipis(true);
+    const auto start = std::chrono::steady_clock::now();
     constexpr int kRounds = 20;
     for (int i = 0; i < kRounds; i++) {
         auto v = View::create(p.pid());
@@ -388,17 +395,33 @@ TEST(Footprint, UntracedCpuReceivesNoIpi) {
         ASSERT_TRUE(v.value().add_kprobe("ksys_write").ok());
         p.reads(10);
     }
+    const auto took = std::chrono::steady_clock::now() - start;
     auto after = ipis();
+    auto after_tlb = ipis(true);
+    // The same kernel, no view activity, as long as the loop took.
+    std::this_thread::sleep_for(took);
+    auto idle = ipis();
     guest::kill_wait(busy);
     pin(-1);
-    ASSERT_GE(before.size(), 2u) << "no TLB/CAL lines in /proc/interrupts";
-    uint64_t cpu0 = after[0] - before[0], cpu1 = after[1] - before[1];
+    const uint64_t cpu0 = after[0] - before[0], cpu1 = after[1] - before[1];
+    const uint64_t tlb1 = after_tlb.size() >= 2 ? after_tlb[1] - before_tlb[1] : 0;
     std::printf("[ figures  ] %d views x 3 hooks: IPIs (TLB+CAL) received: CPU0 (traced) %llu, "
-                "CPU1 (untraced) %llu\n",
+                "CPU1 (untraced) %llu (TLB shootdowns %llu); CPU1 in as long without views: "
+                "%llu\n",
                 kRounds, static_cast<unsigned long long>(cpu0),
-                static_cast<unsigned long long>(cpu1));
+                static_cast<unsigned long long>(cpu1), static_cast<unsigned long long>(tlb1),
+                static_cast<unsigned long long>(idle[1] - after[1]));
+    // The kernel's own interrupts come in bursts (6.12-rt): one quiet window
+    // before is not enough to call it quiet.
+    noisy |= idle[1] - after[1] > 3;
     // Before scoped flushes: >= 5 per view (build, 3 hooks, unmap) = 100.
-    EXPECT_LE(cpu1, 3u) << "kview interrupted a CPU that never ran the traced process";
+    EXPECT_LE(tlb1, 3u) << "kview's TLB flushes reached a CPU that never ran the traced process";
+    if (!noisy) {
+        EXPECT_LE(activation, 60u) << "the first view's life interrupts other CPUs more than "
+                                      "the documented text patches and CPA flushes "
+                                      "(docs/design.md §7)";
+        EXPECT_LE(cpu1, 3u) << "kview interrupted a CPU that never ran the traced process";
+    }
 }
 
 } // namespace

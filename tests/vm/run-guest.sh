@@ -4,7 +4,7 @@
 #
 #   tests/vm/run-guest.sh [--variant 5l|5l-pti|4l|4l-pti] [--timeout SECS]
 #                         [--cmd-timeout SECS] [--mem SIZE] [--smp N] [--out DIR]
-#                         [--env NAME=VALUE]... [--append KARGS] [--tcg-single]
+#                         [--env NAME=VALUE]... [--append KARGS] [--tcg-single | --mttcg]
 #                         [--icount] [--quiet]
 #                         -- CMD [ARGS...]
 #
@@ -22,7 +22,7 @@ usage() {
 }
 die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 2; }
 
-accel=tcg variant=5l timeout=600 cmd_timeout="" mem=2G smp=2 out="" quiet=0 extra_append="" icount=0
+accel="" variant=5l timeout=600 cmd_timeout="" mem=2G smp=2 out="" quiet=0 extra_append="" icount=0
 envs=()
 while (($#)); do
 	case $1 in
@@ -43,6 +43,7 @@ while (($#)); do
 	--append) extra_append=${2?}; shift 2 ;;
 	--append=*) extra_append=${1#*=}; shift ;;
 	--tcg-single) accel=tcg,thread=single; shift ;;
+	--mttcg) accel=tcg,thread=multi; shift ;;
 	--icount) icount=1; shift ;;
 	--quiet | -q) quiet=1; shift ;;
 	-h | --help) usage 0 ;;
@@ -107,6 +108,19 @@ kver=$("$here/kver.sh") || die "no usable kernel (see above); run tests/vm/insta
 kernel=/boot/vmlinuz-$kver
 [[ -r "$kernel" ]] || die "cannot read $kernel (Debian installs it mode 0600: run as root)"
 initrd=$("$here/mkinitrd.sh" "$kver") || die "initrd build failed"
+# TCG threading, unless --tcg-single/--mttcg chose: multi-threaded for 6.1
+# and older, single-threaded for newer kernels. Multi-threaded TCG sometimes
+# runs an int3 that live patching has already removed (stale translated
+# code). 6.1's kprobe int3 handler forgives that (it re-executes the
+# instruction); 6.12's no longer has that branch and the kernel dies on it
+# ("Oops: int3"): stock 6.12, no kview, within 50 rounds of kprobe
+# arm/disarm under load (tests/guest/stock-tcg-repro.sh kprobes;
+# docs/reliability.md, "Stock kernel findings").
+if [[ -z "$accel" ]]; then
+	accel=tcg
+	IFS=. read -r kmaj kmin _ <<<"$kver"
+	((kmaj > 6 || (kmaj == 6 && kmin > 1))) && accel=tcg,thread=single
+fi
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (tests/vm/install-deps.sh)"
 
 # One run per results dir at a time.
@@ -165,7 +179,7 @@ printf '%q ' "${qemu[@]}" >"$cfg/qemu-cmdline"
 # ---- boot -----------------------------------------------------------------------
 console=$out/console.log
 say() { printf 'guest %s: %s\n' "$variant" "$*"; }
-say "booting $kver, -cpu $cpu${pti:+ $pti}, timeout ${timeout} s (command ${cmd_timeout} s), out $out"
+say "booting $kver, -cpu $cpu${pti:+ $pti}, -accel $accel, timeout ${timeout} s (command ${cmd_timeout} s), out $out"
 start=$SECONDS
 # timeout(1) is the hard bound; QEMU's own exit status is never trusted.
 timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$console" 2>"$out/qemu.log" &
