@@ -329,8 +329,9 @@ std::vector<uint64_t> ipis(bool tlb_only = false) {
 // request is traced too, with its own callback, whether or not it ended in
 // an interrupt, and a reschedule IPI has none. irq_work IPIs (the PREEMPT_RT
 // scheduler's push IPIs, RCU's deferred quiescent states) are counted
-// apart: kview queues no irq_work; its IPIs are TLB flushes, CPA flushes and
-// text-patch syncs (smp_call_function*).
+// apart: kview queues irq_work only on the CPU it runs on (kview_reap_soon(),
+// never irq_work_queue_on() another); its IPIs are TLB flushes, CPA flushes
+// and text-patch syncs (smp_call_function*).
 class IpiTrace {
   public:
     IpiTrace() {
