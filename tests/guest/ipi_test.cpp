@@ -28,23 +28,31 @@ using kview::View;
 
 namespace {
 
-// Per-CPU counts of the interrupts kview could cause: TLB shootdowns and
-// function-call IPIs (with tlb_only, TLB shootdowns alone).
-std::vector<uint64_t> ipis(bool tlb_only = false) {
+// Per-CPU counts of the interrupts kview could cause, from one reading of
+// /proc/interrupts: TLB shootdowns alone, and those plus function-call IPIs.
+struct Irqs {
+    std::vector<uint64_t> tlb, all;
+};
+void add_at(std::vector<uint64_t>& row, size_t cpu, uint64_t v) {
+    if (row.size() <= cpu)
+        row.resize(cpu + 1);
+    row[cpu] += v;
+}
+Irqs ipis() {
     std::istringstream in(guest::read_file("/proc/interrupts"));
     std::string line;
-    std::vector<uint64_t> n;
+    Irqs n;
     while (std::getline(in, line)) {
         std::istringstream l(line);
         std::string tag;
         l >> tag;
-        if (tag != "TLB:" && (tlb_only || tag != "CAL:"))
+        if (tag != "TLB:" && tag != "CAL:")
             continue;
         uint64_t v;
         for (size_t cpu = 0; l >> v; cpu++) {
-            if (n.size() <= cpu)
-                n.resize(cpu + 1);
-            n[cpu] += v;
+            add_at(n.all, cpu, v);
+            if (tag == "TLB:")
+                add_at(n.tlb, cpu, v);
         }
     }
     return n;
@@ -175,7 +183,7 @@ class UntracedCpu {
 // every CPU. Measured 37-40 on CPU 1 (6.1).
 void first_view(Child& p, uint64_t* received) {
     usleep(1500 * 1000); // an earlier test's coherence kprobe lingers 1 s
-    auto from = ipis();
+    auto from = ipis().all;
     {
         auto v = View::create(p.pid());
         ASSERT_TRUE(v.ok());
@@ -183,7 +191,7 @@ void first_view(Child& p, uint64_t* received) {
         p.reads(10);
     }
     usleep(1500 * 1000);
-    *received = on_cpu1(from, ipis());
+    *received = on_cpu1(from, ipis().all);
 }
 
 struct Rounds {
@@ -198,7 +206,7 @@ constexpr int kRounds = 20;
 // coherence is hooked already and no kernel text is patched).
 void view_rounds(Child& p, IpiTrace& trace, Rounds* r) {
     trace.clear();
-    auto before = ipis(), before_tlb = ipis(true);
+    const Irqs before = ipis();
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < kRounds; i++) {
         auto v = View::create(p.pid());
@@ -209,13 +217,13 @@ void view_rounds(Child& p, IpiTrace& trace, Rounds* r) {
         p.reads(10);
     }
     const auto took = std::chrono::steady_clock::now() - start;
-    auto after = ipis(), after_tlb = ipis(true);
+    const Irqs after = ipis();
     r->traced = trace.count(&r->senders);
-    r->cpu0 = after.size() >= 2 ? after[0] - before[0] : 0;
-    r->cpu1 = on_cpu1(before, after);
-    r->tlb1 = on_cpu1(before_tlb, after_tlb);
+    r->cpu0 = after.all.size() >= 2 ? after.all[0] - before.all[0] : 0;
+    r->cpu1 = on_cpu1(before.all, after.all);
+    r->tlb1 = on_cpu1(before.tlb, after.tlb);
     std::this_thread::sleep_for(took);
-    r->idle1 = on_cpu1(after, ipis());
+    r->idle1 = on_cpu1(after.all, ipis().all);
 }
 
 // The control: ordinary kernel work on CPU 0 without kview (a child forked,
@@ -246,10 +254,10 @@ TEST(Footprint, UntracedCpuReceivesNoIpi) {
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
         GTEST_SKIP() << "needs two CPUs";
     UntracedCpu untraced;
-    auto quiet0 = ipis();
+    auto quiet0 = ipis().all;
     usleep(2000 * 1000);
     ASSERT_GE(quiet0.size(), 2u) << "no TLB/CAL lines in /proc/interrupts";
-    const uint64_t background = on_cpu1(quiet0, ipis());
+    const uint64_t background = on_cpu1(quiet0, ipis().all);
     std::printf("[ figures  ] CPU1 (untraced) IPIs (TLB+CAL) in 2 s before any view: %llu\n",
                 static_cast<unsigned long long>(background));
     Child p, anchor;
