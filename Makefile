@@ -2,7 +2,7 @@
 #
 #   make               module + userspace
 #   make test          install deps, build, host tests + guest tests (all variants
-#                      on 6.1; 6.12 max-pti and 4l; 6.12-rt 4l: docs/compat.md)
+#                      on 6.1; 6.12 5l-pti and 4l; 6.12-rt 4l: docs/compat.md)
 #   make demo          install deps, build, boot the guest and run the demo,
 #                      then the quick benchmark (bench/run.sh --quick, ~10 min)
 #   make bench         the benchmarks, published: instruction time (icount, 25-55 min) to
@@ -80,8 +80,8 @@ bench: deps
 # across the four variants, then the 30 min soak in one boot.
 reliability: deps
 	$(MAKE) all
-	KVIEW_BUILD_DIR=$(BUILD) tests/guest/fuzz-all.sh 150
-	KVIEW_BUILD_DIR=$(BUILD) tests/guest/soak.sh 1800
+	KVIEW_BUILD_DIR=$(BUILD) tests/host/fuzz-all.sh 150
+	KVIEW_BUILD_DIR=$(BUILD) tests/host/soak.sh 1800
 
 # checkpatch.pl: from the kernel build tree if it ships it (Debian's headers
 # do not), else extracted from Debian's linux-source package (apt-get install

@@ -15,12 +15,9 @@
 #include <fstream>
 #include <sstream>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wold-style-cast"
-#pragma GCC diagnostic ignored "-Wcast-align"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#include "kview_bench.skel.h"
-#pragma GCC diagnostic pop
+#include "bpf/bench_event.h"
+
+#include "bench_skel.hpp"
 
 namespace kview::bench {
 
@@ -158,15 +155,6 @@ struct Setup::Session {
     }
 };
 
-namespace {
-
-struct Event { // mirrors struct event in bench.bpf.c
-    uint32_t tgid;
-    uint32_t hook;
-};
-
-} // namespace
-
 Result<std::unique_ptr<Setup>> Setup::attach(Mode mode, const std::vector<pid_t>& targets,
                                              const std::vector<Hook>& hooks) {
     std::unique_ptr<Setup> st(new Setup(mode));
@@ -214,9 +202,9 @@ Result<std::unique_ptr<Setup>> Setup::attach(Mode mode, const std::vector<pid_t>
         // Userspace filter: keep the traced pid's events, count the rest.
         ring_buffer_sample_fn on_event = [](void* ctx, void* data, size_t size) -> int {
             auto* s = static_cast<Session*>(ctx);
-            Event e{};
+            kview_bench_event e{};
             std::memcpy(&e, data, std::min(size, sizeof(e)));
-            if (e.tgid == static_cast<uint32_t>(s->target) && e.hook < 3)
+            if (e.tgid == static_cast<uint32_t>(s->target) && e.hook < KVIEW_BENCH_HOOKS)
                 s->seen[e.hook]++;
             else
                 s->others++;
@@ -268,7 +256,7 @@ std::array<uint64_t, 3> Setup::events(size_t i) {
     }
     int ncpu = libbpf_num_possible_cpus();
     std::vector<uint64_t> vals(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
-    for (uint32_t k = 0; k < 3; k++) {
+    for (uint32_t k = 0; k < KVIEW_BENCH_HOOKS; k++) {
         if (bpf_map_lookup_elem(bpf_map__fd(s.skel->maps.counts), &k, vals.data()))
             continue;
         for (uint64_t v : vals)
@@ -284,7 +272,7 @@ uint64_t Setup::dropped() {
             break;
         int ncpu = libbpf_num_possible_cpus();
         std::vector<uint64_t> vals(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
-        uint32_t k = 3;
+        uint32_t k = KVIEW_BENCH_DROPPED;
         if (!bpf_map_lookup_elem(bpf_map__fd(sessions_[i]->skel->maps.counts), &k, vals.data()))
             for (uint64_t v : vals)
                 n += v;

@@ -10,7 +10,7 @@
 
 namespace kview::bench {
 
-struct CostNames { // the per-event cost configurations, as main.cpp names them
+struct CostNames { // the per-event cost configurations, as samples.hpp names them
     std::string control, ftrace, optimized, int3, kview;
 };
 

@@ -15,6 +15,9 @@
 #include <limits>
 #include <time.h>
 
+#include "kview/fd.hpp"
+#include "pingpong.hpp"
+
 namespace kview::bench {
 
 namespace {
@@ -25,38 +28,7 @@ double now_ns() {
     return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
 }
 
-class Fd {
-  public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0)
-            ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    [[nodiscard]] int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
-
-// A child process killed and reaped on destruction.
-class Child {
-  public:
-    explicit Child(pid_t pid) : pid_(pid) {}
-    ~Child() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-    Child(const Child&) = delete;
-    Child& operator=(const Child&) = delete;
-    [[nodiscard]] bool ok() const { return pid_ > 0; }
-
-  private:
-    pid_t pid_;
-};
+using kview::Fd;
 
 // Fastest chunk of c.per_chunk calls of op (false: failed), in ns per call.
 template <class F> std::optional<double> best_chunk(const Chunks& c, F&& op) {
@@ -114,23 +86,8 @@ std::optional<double> op_sendmsg(const Chunks& c) {
 }
 
 std::optional<double> op_ctxsw(const Chunks& c) {
-    int p1[2], p2[2];
-    if (::pipe2(p1, O_CLOEXEC))
-        return std::nullopt;
-    Fd r1(p1[0]), w1(p1[1]);
-    if (::pipe2(p2, O_CLOEXEC))
-        return std::nullopt;
-    Fd r2(p2[0]), w2(p2[1]);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        char b = 0;
-        while (::read(r1.get(), &b, 1) == 1)
-            if (::write(w2.get(), &b, 1) != 1)
-                break;
-        ::_exit(0);
-    }
-    Child child(pid);
-    if (!child.ok())
+    PingPong pp;
+    if (!pp.ok())
         return std::nullopt;
     // The child and this process on the same CPU, so every round trip is
     // two context switches (and no idle wait on a multi-CPU guest).
@@ -139,10 +96,8 @@ std::optional<double> op_ctxsw(const Chunks& c) {
     CPU_SET(0, &one);
     bool pinned = !::sched_getaffinity(0, sizeof(all), &all) &&
                   !::sched_setaffinity(0, sizeof(one), &one) &&
-                  !::sched_setaffinity(pid, sizeof(one), &one);
-    char b = 'x';
-    auto v = best_chunk(
-        c, [&] { return ::write(w1.get(), &b, 1) == 1 && ::read(r2.get(), &b, 1) == 1; });
+                  !::sched_setaffinity(pp.child(), sizeof(one), &one);
+    auto v = best_chunk(c, [&] { return pp.round_trip(); });
     if (pinned)
         ::sched_setaffinity(0, sizeof(all), &all);
     return v;

@@ -97,6 +97,8 @@ TraceHook hook_arg(int c, const char* arg) {
     return {std::string(arg) + ":return", r.value(), 0, KVIEW_HOOK_KRETPROBE};
 }
 
+void check_trace_args(TraceArgs& a);
+
 TraceArgs parse_trace(int argc, char** argv) {
     static const option opts[] = {{"pid", required_argument, nullptr, 'p'},
                                   {"kprobe", required_argument, nullptr, 'k'},
@@ -165,6 +167,12 @@ TraceArgs parse_trace(int argc, char** argv) {
     }
     if (optind < argc)
         die_usage(std::string("unexpected argument '") + argv[optind] + "'");
+    check_trace_args(a);
+    return a;
+}
+
+// What the options must say together; pairs latency entries with returns.
+void check_trace_args(TraceArgs& a) {
     if (!a.pid == a.command.empty())
         die_usage("needs one of -p PID or -c 'CMD'");
     if (a.hooks.empty() && a.tracepoints.empty())
@@ -182,7 +190,6 @@ TraceArgs parse_trace(int argc, char** argv) {
             die_usage("-a " + std::string(lat ? "latency" : "hist") +
                       " needs entry hooks (-k or -s), not -r");
     }
-    return a;
 }
 
 // Where /proc/kallsyms puts sym: not found, in the kernel image, or in a

@@ -11,7 +11,8 @@
  *                              returns on the new, shared ones): it joins
  *
  * These hooks are the view's, not the user's: not in stats, not counted
- * against KVIEW_MAX_HOOKS.
+ * against KVIEW_MAX_HOOKS. kview_follow_init() (hook.c) plants them; the
+ * hit handler (hit.c) calls the two functions here.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -21,27 +22,6 @@
 #include <linux/sched/coredump.h>
 #include <linux/sched/signal.h>
 #include "kview.h"
-
-static int follow_hook(struct kview_view *v, u32 kind, const char *symbol)
-{
-	int err = kview_hook_add_internal(v, kind, symbol);
-
-	if (err)
-		pr_info("view %u: cannot hook %s (%d): fork/exec following unavailable\n",
-			v->id, symbol, err);
-	return err;
-}
-
-int kview_follow_init(struct kview_view *v)
-{
-	int err = 0;
-
-	if (v->flags & KVIEW_VIEW_FOLLOW_FORK)
-		err = follow_hook(v, KVIEW_HOOK_FOLLOW_FORK, "wake_up_new_task");
-	if (!err && (v->flags & KVIEW_VIEW_EXEC_REAPPLY))
-		err = follow_hook(v, KVIEW_HOOK_FOLLOW_EXEC, "begin_new_exec");
-	return err;
-}
 
 /*
  * Entry of wake_up_new_task(child), int3 context. Returns whether the hit

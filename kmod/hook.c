@@ -1,17 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Hooks: a kprobe per kernel address ("site"), registered DISABLED so shared
- * text is never written, plus an int3 planted only in the private copies of
- * the views that hook that address (plant_int3). The kprobe machinery then
- * handles the private int3 like its own: kprobe_int3_handler() finds the
- * kprobe by address, runs kview_pre_handler() and single-steps the original
- * instruction out of line, resuming in the same (private) page.
+ * Hook sites: a kprobe per kernel address ("site"), registered DISABLED so
+ * shared text is never written, plus an int3 planted only in the private
+ * copies of the views that hook that address (plant_int3). The kprobe
+ * machinery then handles the private int3 like its own:
+ * kprobe_int3_handler() finds the kprobe by address, runs
+ * kview_pre_handler() (hit.c) and single-steps the original instruction out
+ * of line, resuming in the same (private) page.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bpf.h>
-#include <linux/filter.h>
-#include <linux/hardirq.h>
 #include <linux/kallsyms.h>
 #include <linux/rculist.h>
 #include <linux/sched.h>
@@ -83,159 +82,6 @@ static void site_poll_fn(struct work_struct *work)
 void kview_hooks_exit(void)
 {
 	cancel_delayed_work_sync(&site_poll);
-}
-
-/*
- * Was the hooked code running in task context? Our own int3 enters NMI
- * context (irqentry_nmi_enter adds one NMI and one hardirq level); when
- * someone else optimized the address into a jump, the handler runs in the
- * context of the hooked code itself.
- */
-static bool hit_in_task(void)
-{
-	if (current->flags & PF_KTHREAD || in_serving_softirq())
-		return false;
-	if (in_nmi())
-		return nmi_count() == NMI_OFFSET &&
-		       hardirq_count() == HARDIRQ_OFFSET;
-	return !in_hardirq();
-}
-
-/*
- * Run the hook's BPF program the way the kernel's kprobe path does
- * (trace_call_bpf): one tracing program per CPU at a time, under RCU, with a
- * run context that makes bpf_get_attach_cookie() return the hook's cookie.
- * Preemption is off here (int3 or rethook context).
- */
-static void run_prog(struct kview_hook *h, struct bpf_prog *prog,
-		     struct pt_regs *regs)
-{
-	struct bpf_trace_run_ctx ctx = { .bpf_cookie = h->cookie };
-	struct bpf_run_ctx *old;
-
-	if (unlikely(this_cpu_inc_return(*kv_sym.bpf_prog_active) != 1)) {
-		atomic64_inc(&h->prog_skipped);
-		goto out;
-	}
-	rcu_read_lock();
-	old = bpf_set_run_ctx(&ctx.run_ctx);
-	bpf_prog_run(prog, regs);
-	bpf_reset_run_ctx(old);
-	rcu_read_unlock();
-	atomic64_inc(&h->prog_runs);
-out:
-	this_cpu_dec(*kv_sym.bpf_prog_active);
-}
-
-/* Count one hit of @h: from a task of the view, or another context on it. */
-static bool count_hit(struct kview_hook *h, bool task, struct pt_regs *regs)
-{
-	struct kview_view *v = h->view;
-	struct bpf_prog *prog;
-
-	if (task && current->mm && kview_view_has_mm(v, current->mm))
-		atomic64_inc(&h->hits);
-	else if (current->active_mm && kview_view_has_mm(v, current->active_mm))
-		atomic64_inc(&h->other_hits);
-	else
-		return false;
-	prog = READ_ONCE(h->prog);	/* a hook descriptor's may come later */
-	if (prog && !READ_ONCE(h->prog_off))
-		run_prog(h, prog, regs);
-	return true;
-}
-
-/*
- * A task outside every view hooking private site @s entered it: say how,
- * once per episode (the poll re-arms the report). Expected: somebody armed
- * the address in shared text (another kprobe there), or optimized it into
- * a jump (handler outside NMI); an int3 being armed in shared text is
- * mirrored into private copies first, so a copy may show it a moment
- * earlier. If neither shared text nor the text this CPU maps holds an int3
- * there, the CPU ran an instruction that is no longer in memory: the int3
- * was removed right after the trap, or the CPU runs stale code (seen under
- * multi-threaded QEMU TCG after live patching, docs/reliability.md).
- */
-static void report_foreign(struct kview_site *s)
-{
-	u8 shared = *(u8 *)__va(__pa_symbol(s->kp.addr));
-	u8 mapped = *(u8 *)s->kp.addr;
-
-	if (!in_nmi() || shared == KVIEW_INT3)
-		pr_info_ratelimited("%pS armed in shared text (another kprobe there): %s[%d] entered our hook\n",
-				    s->kp.addr, current->comm, task_pid_nr(current));
-	else if (mapped != KVIEW_INT3)
-		pr_info_ratelimited("%pS: %s[%d] trapped on an int3 that is not in memory (%02x there): removed since, or stale code\n",
-				    s->kp.addr, current->comm, task_pid_nr(current), mapped);
-	else
-		pr_info_ratelimited("%pS: %s[%d] ran a private copy's int3 outside the views hooking it\n",
-				    s->kp.addr, current->comm, task_pid_nr(current));
-}
-
-/* Hit path: runs in int3 (NMI-like) context, IRQs off. */
-static int kview_pre_handler(struct kprobe *kp, struct pt_regs *regs)
-{
-	struct kview_site *s = container_of(kp, struct kview_site, kp);
-	bool task = hit_in_task();
-	struct kview_hook *h;
-	bool matched = false, want_return = false;
-	struct rethook_node *rn;
-
-	rcu_read_lock();
-	list_for_each_entry_rcu(h, &s->subs, site_node) {
-		if (kview_hook_is_return(h->kind)) {
-			if (kview_view_has_mm(h->view, current->active_mm))
-				want_return = true;
-			if (want_return)
-				matched = true;
-		} else if (h->kind == KVIEW_HOOK_FOLLOW_FORK) {
-			matched |= kview_follow_fork(h, task, regs);
-		} else if (count_hit(h, task, regs)) {
-			matched = true;
-		}
-	}
-	/* Only possible if somebody armed this address in shared text. */
-	if (!matched && task && current->mm) {
-		list_for_each_entry_rcu(h, &s->subs, site_node)
-			atomic64_inc(&h->foreign_mm_hits);
-		/* see site_poll_fn(); foreign hits are the point of shared sites */
-		if (!atomic_xchg(&s->shared_armed, 1) && !s->shared)
-			report_foreign(s);
-		matched = true;
-	}
-	if (!matched)
-		atomic64_inc(&s->unmatched);
-	/* Return hooks sit at function entry: [sp] is the return address. */
-	if (want_return) {
-		rn = s->rh ? kv_sym.rethook_try_get(s->rh) : NULL;
-		if (rn) {
-			kv_sym.rethook_hook(rn, regs, false);
-		} else {
-			list_for_each_entry_rcu(h, &s->subs, site_node)
-				if (kview_hook_is_return(h->kind) &&
-				    kview_view_has_mm(h->view, current->active_mm))
-					atomic64_inc(&h->missed);
-		}
-	}
-	rcu_read_unlock();
-	return 0;
-}
-
-/* Runs when a function hooked at entry returns (rethook trampoline). */
-static KVIEW_RETHOOK_HANDLER(kview_return_handler, rn, data, regs)
-{
-	struct kview_site *s = data;
-	bool task = hit_in_task();
-	struct kview_hook *h;
-
-	rcu_read_lock();
-	list_for_each_entry_rcu(h, &s->subs, site_node) {
-		if (h->kind == KVIEW_HOOK_FOLLOW_EXEC)
-			kview_follow_exec(h, regs);
-		else if (kview_hook_is_return(h->kind))
-			count_hit(h, task, regs);
-	}
-	rcu_read_unlock();
 }
 
 /* Return instances per site: tasks of the view inside the function at once. */
@@ -554,6 +400,31 @@ int kview_hook_add_internal(struct kview_view *v, u32 kind, const char *symbol)
 
 	strscpy(req.symbol, symbol, sizeof(req.symbol));
 	return hook_add(v, &req, false, NULL);
+}
+
+static int follow_hook(struct kview_view *v, u32 kind, const char *symbol)
+{
+	int err = kview_hook_add_internal(v, kind, symbol);
+
+	if (err)
+		pr_info("view %u: cannot hook %s (%d): fork/exec following unavailable\n",
+			v->id, symbol, err);
+	return err;
+}
+
+/*
+ * The view's own hooks (follow.c), planted like a user's before the target
+ * can fork: only its processes ever run them.
+ */
+int kview_follow_init(struct kview_view *v)
+{
+	int err = 0;
+
+	if (v->flags & KVIEW_VIEW_FOLLOW_FORK)
+		err = follow_hook(v, KVIEW_HOOK_FOLLOW_FORK, "wake_up_new_task");
+	if (!err && (v->flags & KVIEW_VIEW_EXEC_REAPPLY))
+		err = follow_hook(v, KVIEW_HOOK_FOLLOW_EXEC, "begin_new_exec");
+	return err;
 }
 
 /*

@@ -120,5 +120,5 @@ int kview_ksyms_init(void)
 		}
 		*(unsigned long *)((char *)&kv_sym + wanted[i].offset) = addr;
 	}
-	return err ? err : kview_compat_check();
+	return err;
 }

@@ -1,14 +1,24 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * kview internal interfaces. Files:
- *   main.c    /dev/kview, ioctl dispatch, fd lifetime, accounting
- *   view.c    private page tables and private copies of kernel text pages
- *   hook.c    kprobe sites and the handler; int3 planted in private copies
- *   follow.c  fork/exec following through the view's own private hooks
- *   mirror.c  coherence: every shared kernel text write copied into views
- *   ksyms.c   kernel symbols the module needs but the kernel does not export
- *   compat.c  interfaces that differ between kernel versions (compat.h)
- *   perf_fd.c hook descriptors: a hook behind a file with perf_event ioctls
+ * kview internal interfaces. Files, in data-path order:
+ *   module.c    load and unload: each part's init and exit, in order
+ *   ioctl.c     /dev/kview: one table row per ioctl, the shared sequence
+ *   lifetime.c  view create/destroy (a view per open file), stats, counters
+ *   slots.c     address-space slots: who sees a view; the reaper; all views
+ *   pgtable.c   private page tables down to the PTE table of a hooked region
+ *   textpage.c  private copies of hooked kernel text pages
+ *   hook.c      hook sites (a disabled kprobe per address); int3 planting
+ *   hit.c       hit handling: the kprobe and rethook handlers
+ *   perf_fd.c   hook descriptors: a hook behind a file with perf_event ioctls
+ *   follow.c    fork/exec following, run from the view's own hooks
+ *   mirror.c    coherence: every shared kernel text write copied into views
+ *   ksyms.c     kernel symbols the module needs but the kernel does not export
+ *   compat.c    interfaces that differ between kernel versions (compat.h)
+ * No call goes back up a chain, so the calls between files form no cycle:
+ * module -> ioctl -> lifetime -> hook -> hit -> follow -> slots, ioctl ->
+ * perf_fd -> hook, and
+ * lifetime, hook -> textpage -> mirror -> pgtable -> slots; everything may
+ * use ksyms (kv_sym) and compat.
  */
 #ifndef KVIEW_INTERNAL_H
 #define KVIEW_INTERNAL_H
@@ -20,8 +30,14 @@
 #include <linux/rethook.h>
 #include <linux/spinlock.h>
 #include <linux/atomic.h>
+#include <linux/uaccess.h>
 #include <linux/kview.h>
+#include <asm/pgtable.h>
 #include "compat.h"
+
+#ifndef KVIEW_MODULE_VERSION
+#define KVIEW_MODULE_VERSION "unknown"
+#endif
 
 #define KVIEW_INT3 0xcc
 #define KVIEW_HOOK_WINDOW 9	/* bytes around a hook (mirror.c checks 4 before it) */
@@ -105,6 +121,14 @@ struct kview_hook {
 	bool lost;			/* a shared write overwrote our int3 */
 	/* original bytes at [addr - 4, addr + 4] (a jump covering addr) */
 	u8 orig[KVIEW_HOOK_WINDOW];
+	/*
+	 * Every execution of the hook's int3 is counted once (hit.c), by who
+	 * ran it: hits, a task of the view; other_hits, another context on an
+	 * address space of the view (an interrupt, a lazy-TLB kernel thread);
+	 * foreign_mm_hits, a task outside the view (only if somebody armed
+	 * the address in shared text, or the view is SHARED_TEXT). Contexts
+	 * on no view's address space count in the site's unmatched.
+	 */
 	atomic64_t hits;
 	atomic64_t other_hits;
 	atomic64_t foreign_mm_hits;
@@ -192,29 +216,92 @@ struct kview_view {
 	struct list_head node;		/* in the global view list (RCU) */
 };
 
-/* main.c: module-wide accounting of pages held by views */
-void kview_account_pages(long delta);
-/* main.c: sized ABI structs in and out (docs/abi.md, "Sized structs") */
-int get_sized(void *dst, size_t ksize, void __user *arg);
-int put_sized(void __user *arg, const void *src, size_t ksize);
+/* One open /dev/kview: at most one view. */
+struct kview_file {
+	struct mutex lock;		/* serializes ioctls on this file */
+	struct kview_view *view;
+	struct file *file;		/* /dev/kview, opened: the view's owner */
+};
 
-/* view.c */
-int kview_view_build(struct kview_view *v);
-void kview_view_install(struct kview_view *v);
-void kview_view_build_shared(struct kview_view *v);
+/*
+ * Same table, same permissions? The CPU sets the Accessed bit of an entry
+ * whenever it walks through it, in any mm's copy: never compare it.
+ */
+static inline bool same_entry(pgd_t a, pgd_t b)
+{
+	return !((pgd_val(a) ^ pgd_val(b)) & ~(unsigned long)_PAGE_ACCESSED);
+}
+
+static inline pgd_t *kernel_top_entry(struct mm_struct *mm)
+{
+	return pgd_offset_pgd(mm->pgd, __START_KERNEL_map);
+}
+
+/*
+ * Copy a size-prefixed struct from userspace: shorter structs are
+ * zero-extended, longer ones must have a zero tail (E2BIG otherwise).
+ */
+static inline int get_sized(void *dst, size_t ksize, void __user *arg)
+{
+	u32 usize;
+
+	if (get_user(usize, (u32 __user *)arg))
+		return -EFAULT;
+	if (usize < sizeof(u32))
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
+	return copy_struct_from_user(dst, ksize, arg, usize);
+}
+
+static inline int put_sized(void __user *arg, const void *src, size_t ksize)
+{
+	u32 usize;
+
+	if (get_user(usize, (u32 __user *)arg))
+		return -EFAULT;
+	return copy_to_user(arg, src, min_t(size_t, usize, ksize)) ? -EFAULT : 0;
+}
+
+/* ioctl.c */
+int kview_device_init(void);
+void kview_device_exit(void);
+
+/* lifetime.c */
+int kview_view_create(struct kview_file *f, struct kview_view_create *req);
+void kview_view_destroy(struct kview_view *v);
+int kview_view_stats(struct kview_view *v, struct kview_view_stats *st);
+void kview_global_stats(struct kview_global_stats *st);
+
+/* slots.c */
+extern struct mutex kview_views_lock;
+extern struct list_head kview_views;
 bool kview_view_attach(struct kview_view *v, struct mm_struct *mm,
 		       struct pid *tgid);
 bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm);
-bool kview_mm_on_view(struct mm_struct *mm);
 bool kview_view_live(struct kview_view *v);
 u32 kview_view_reap(struct kview_view *v);
 void kview_reap_soon(bool now);
-int kview_view_map_page(struct kview_view *v, unsigned long addr,
-			struct kview_page **out);
-void kview_view_unmap(struct kview_view *v);
-void kview_view_free(struct kview_view *v);
+void kview_reap_exit(void);
 void kview_flush_mm(struct mm_struct *mm);
 void kview_flush_view(struct kview_view *v);
+
+/* pgtable.c */
+void kview_account_pages(long delta);
+long kview_pages_held(void);
+int kview_view_build(struct kview_view *v);
+void kview_view_install(struct kview_view *v);
+void kview_view_build_shared(struct kview_view *v);
+bool kview_mm_on_view(struct mm_struct *mm);
+struct kview_ptes *kview_get_ptes(struct kview_view *v, unsigned long addr);
+void kview_view_unmap(struct kview_view *v);
+void kview_tables_free(struct kview_view *v);
+
+/* textpage.c */
+int kview_view_map_page(struct kview_view *v, unsigned long addr,
+			struct kview_page **out);
+void kview_pages_unmirror(struct kview_view *v);
+void kview_pages_free(struct kview_view *v);
 
 /* hook.c */
 int kview_hook_add(struct kview_view *v, struct kview_hook_add *req);
@@ -222,18 +309,23 @@ int kview_hook_add_internal(struct kview_view *v, u32 kind, const char *symbol);
 int kview_hook_add_fd(struct kview_view *v, struct kview_hook_add *req,
 		      struct kview_hook **out);
 int kview_get_prog(int fd, struct bpf_prog **out);
+int kview_follow_init(struct kview_view *v);
 void kview_hooks_release(struct kview_view *v);
 void kview_hooks_exit(void);
 
-/* follow.c */
-int kview_follow_init(struct kview_view *v);
-bool kview_follow_fork(struct kview_hook *h, bool task, struct pt_regs *regs);
-void kview_follow_exec(struct kview_hook *h, struct pt_regs *regs);
+/* hit.c */
+int kview_pre_handler(struct kprobe *kp, struct pt_regs *regs);
+KVIEW_RETHOOK_HANDLER(kview_return_handler, rn, data, regs);
 
 /* perf_fd.c */
 struct file;
-long kview_hook_fd(struct file *dev, struct kview_view *v, void __user *arg);
+long kview_hook_fd(struct file *dev, struct kview_view *v,
+		   struct kview_hook_fd *req, void __user *arg);
 u32 kview_hook_flags(struct kview_hook *h);
+
+/* follow.c */
+bool kview_follow_fork(struct kview_hook *h, bool task, struct pt_regs *regs);
+void kview_follow_exec(struct kview_hook *h, struct pt_regs *regs);
 
 /* mirror.c */
 int kview_mirror_get(void);

@@ -149,14 +149,16 @@ static int add_hook(struct kview_view *v, const struct kview_hook_fd *req,
 }
 
 /*
- * KVIEW_IOC_HOOK_FD on /dev/kview file @dev, whose view is @v (NULL: none
- * yet); the caller holds the file's lock. The descriptor is installed only
- * once the answer is copied out.
+ * KVIEW_IOC_HOOK_FD on /dev/kview file @dev, whose view is @v, for request
+ * @req (copied in and checked, ioctl.c); the caller holds the file's lock.
+ * The answer goes back to @arg, and the descriptor is installed only once
+ * it has.
  */
-long kview_hook_fd(struct file *dev, struct kview_view *v, void __user *arg)
+long kview_hook_fd(struct file *dev, struct kview_view *v,
+		   struct kview_hook_fd *rq, void __user *arg)
 {
+	struct kview_hook_fd req = *rq;
 	struct kview_hook_file *hf;
-	struct kview_hook_fd req;
 	struct kview_hook *h;
 	struct file *file;
 	int err, fd;
@@ -167,14 +169,6 @@ long kview_hook_fd(struct file *dev, struct kview_view *v, void __user *arg)
 		return -EFAULT;
 	if (usize < offsetofend(struct kview_hook_fd, fd))
 		return -EINVAL;
-	err = get_sized(&req, sizeof(req), arg);
-	if (err)
-		return err;
-	if (req.hook_id || req.addr || req.fd || req.flags & ~KVIEW_HOOK_FD_ALL ||
-	    strnlen(req.symbol, KVIEW_SYMBOL_LEN) == KVIEW_SYMBOL_LEN)
-		return -EINVAL;
-	if (!v)
-		return -ENXIO;
 
 	hf = kzalloc(sizeof(*hf), GFP_KERNEL);
 	if (!hf)

@@ -12,11 +12,13 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+#include "bench_event.h"
+
 const volatile __u32 target_tgid;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 4);
+	__uint(max_entries, KVIEW_BENCH_COUNTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } counts SEC(".maps");
@@ -25,11 +27,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
-
-struct event {
-	__u32 tgid;
-	__u32 hook;
-};
 
 static __always_inline void body(void *ctx)
 {
@@ -59,10 +56,10 @@ int count_if_pid(void *ctx)
 SEC("kprobe")
 int record(void *ctx)
 {
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct kview_bench_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 	if (!e) {
-		__u32 lost = 3;	/* the bench reports these as dropped */
+		__u32 lost = KVIEW_BENCH_DROPPED;
 		__u64 *v = bpf_map_lookup_elem(&counts, &lost);
 
 		if (v)

@@ -17,51 +17,18 @@
 namespace {
 
 std::string cli() {
-    const char* c = std::getenv("KVIEW_CLI");
-    return c ? c : "build/cli/kview";
+    return guest::cli_path();
 }
 
-using Json = nlohmann::json;
-
-// The JSON records of a `-f json` run: every line that starts with '{' must
-// parse and carry "type" and "time" (a failed parse fails the test).
-std::vector<Json> records(const std::string& out) {
-    std::vector<Json> v;
-    size_t at = 0;
-    while (at < out.size()) {
-        size_t end = out.find('\n', at);
-        std::string line = out.substr(at, end == std::string::npos ? end : end - at);
-        at = end == std::string::npos ? out.size() : end + 1;
-        if (line.empty() || line[0] != '{')
-            continue;
-        Json j = Json::parse(line, nullptr, false);
-        EXPECT_FALSE(j.is_discarded()) << "not JSON: " << line;
-        if (j.is_discarded())
-            continue;
-        EXPECT_TRUE(j.contains("type") && j.contains("time")) << line;
-        v.push_back(std::move(j));
-    }
-    return v;
-}
-
-std::vector<Json> of_type(const std::vector<Json>& rs, const std::string& type) {
-    std::vector<Json> v;
-    for (const auto& r : rs)
-        if (r.value("type", "") == type)
-            v.push_back(r);
-    return v;
-}
+using guest::Json;
+using guest::of_type;
+using guest::records;
 
 // A hook's field (default "hits") in the final report, or -1.
 long long final_hits(const std::string& out, const std::string& sym, const std::string& kind,
                      const std::string& field = "hits") {
-    auto stats = of_type(records(out), "stats");
-    if (stats.empty() || !stats.back().value("final", false))
-        return -1;
-    for (const auto& h : stats.back()["hooks"])
-        if (h.value("symbol", "") == sym && h.value("kind", "") == kind)
-            return h.value(field, -1LL);
-    return -1;
+    Json h = guest::final_hook(out, sym, kind);
+    return h.is_object() ? h.value(field, -1LL) : -1;
 }
 
 const char* kDd = "/usr/bin/dd if=/dev/zero of=/dev/null bs=1 count=20000 status=none";

@@ -11,11 +11,6 @@
 
 namespace {
 
-std::string env_or(const char* name, const std::string& def) {
-    const char* v = std::getenv(name);
-    return v && *v ? v : def;
-}
-
 TEST(Foundation, HandshakeMatchesHeader) {
     auto dev = kview::Device::open();
     ASSERT_TRUE(dev.ok()) << dev.error().message();
@@ -28,12 +23,12 @@ TEST(Foundation, UnknownIoctlIsEnotty) {
     auto dev = kview::Device::open();
     ASSERT_TRUE(dev.ok()) << dev.error().message();
     int dummy = 0;
-    for (unsigned long cmd : {static_cast<unsigned long>(_IO(KVIEW_IOC_MAGIC, 0x7f)),
-                              static_cast<unsigned long>(_IO('x', 0x00)),
-                              static_cast<unsigned long>(_IOR(KVIEW_IOC_MAGIC, 0x00, int)),
-                              static_cast<unsigned long>(_IOR(KVIEW_IOC_MAGIC, 0x01, int)),
-                              static_cast<unsigned long>(
-                                  _IOR(KVIEW_IOC_MAGIC, 0x05, struct kview_global_stats))}) {
+    for (unsigned long cmd :
+         {static_cast<unsigned long>(_IO(KVIEW_IOC_MAGIC, 0x7f)),
+          static_cast<unsigned long>(_IO('x', 0x00)),
+          static_cast<unsigned long>(_IOR(KVIEW_IOC_MAGIC, 0x00, int)),
+          static_cast<unsigned long>(_IOR(KVIEW_IOC_MAGIC, 0x01, int)),
+          static_cast<unsigned long>(_IOR(KVIEW_IOC_MAGIC, 0x05, struct kview_global_stats))}) {
         auto r = dev.value().raw_ioctl(cmd, &dummy);
         ASSERT_FALSE(r.ok()) << std::hex << cmd;
         EXPECT_EQ(r.error().code, ENOTTY) << std::hex << cmd;
@@ -43,9 +38,9 @@ TEST(Foundation, UnknownIoctlIsEnotty) {
 TEST(Foundation, BadPointerIsEfault) {
     auto dev = kview::Device::open();
     ASSERT_TRUE(dev.ok());
-    for (unsigned long cmd : {KVIEW_IOC_GET_VERSION, KVIEW_IOC_VIEW_CREATE, KVIEW_IOC_HOOK_ADD,
-                              KVIEW_IOC_VIEW_STATS, KVIEW_IOC_READ_TEXT, KVIEW_IOC_GLOBAL_STATS,
-                              KVIEW_IOC_LIST_VIEWS}) {
+    for (unsigned long cmd :
+         {KVIEW_IOC_GET_VERSION, KVIEW_IOC_VIEW_CREATE, KVIEW_IOC_HOOK_ADD, KVIEW_IOC_VIEW_STATS,
+          KVIEW_IOC_READ_TEXT, KVIEW_IOC_GLOBAL_STATS, KVIEW_IOC_LIST_VIEWS}) {
         auto r = dev.value().raw_ioctl(cmd, reinterpret_cast<void*>(8));
         ASSERT_FALSE(r.ok());
         EXPECT_EQ(r.error().code, EFAULT) << std::hex << cmd;
@@ -53,8 +48,7 @@ TEST(Foundation, BadPointerIsEfault) {
 }
 
 TEST(Foundation, CliVersionShowsModule) {
-    auto r = guest::sh(env_or("KVIEW_CLI", env_or("KVIEW_BUILD_DIR", "build") + "/cli/kview") +
-                       " version");
+    auto r = guest::sh(guest::cli_path() + " version");
     EXPECT_EQ(r.status, 0) << r.out;
     EXPECT_NE(r.out.find("module "), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("ABI " + std::to_string(KVIEW_ABI_MAJOR) + "."), std::string::npos);
@@ -62,7 +56,7 @@ TEST(Foundation, CliVersionShowsModule) {
 
 // Runs last in this suite: unloads and reloads the module.
 TEST(Foundation, RmmodRefusedWhileOpenThenSucceeds) {
-    const std::string ko = env_or("KVIEW_KO", guest::default_ko());
+    const std::string ko = guest::ko_path();
     {
         auto dev = kview::Device::open();
         ASSERT_TRUE(dev.ok());

@@ -1,5 +1,5 @@
-// kview-fuzz: a seeded, time-bounded ioctl fuzzer for /dev/kview (issue #6,
-// part 5). Runs inside the guest as root:
+// kview-fuzz: a seeded, time-bounded ioctl fuzzer for /dev/kview. Runs
+// inside the guest as root:
 //
 //   kview-fuzz [--seed N] [--seconds S]
 //

@@ -1,13 +1,18 @@
 // Helpers for the in-guest tests: a controllable target process ("Child"),
-// shell commands, tracefs. Only used inside the QEMU guest (run-suite.sh).
+// shell commands, tracefs, the paths of the module and the CLI, the CLI's
+// JSON output. Only used inside the QEMU guest (run-suite.sh).
 #pragma once
 
 #include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "kview/device.hpp"
 
@@ -29,6 +34,21 @@ std::string tracefs(); // mounted tracefs path
 // The module built for the running kernel: $KVIEW_BUILD_DIR (default
 // build)/kmod/<uname -r>/kview.ko (the Makefile's per-kernel output).
 std::string default_ko();
+// The module to load: $KVIEW_KO, else default_ko().
+std::string ko_path();
+// The kview command: $KVIEW_CLI, else $KVIEW_BUILD_DIR (default build)/cli/kview
+// (tests/vm/README.md, the host-guest contract).
+std::string cli_path();
+
+// The output of `kview ... -f json`, parsed.
+using Json = nlohmann::json;
+// The JSON records of a `-f json` run: every line that starts with '{' must
+// parse and carry "type" and "time" (a failed parse fails the test).
+std::vector<Json> records(const std::string& out);
+// The records of one "type".
+std::vector<Json> of_type(const std::vector<Json>& rs, const std::string& type);
+// The hook (symbol, kind) of the final "stats" record; null if there is none.
+Json final_hook(const std::string& out, const std::string& sym, const std::string& kind);
 
 // The running kernel was built with CONFIG_X86_KERNEL_IBT (functions start
 // with endbr64; Debian's 6.12 is, its 6.1 is not).
@@ -42,6 +62,22 @@ std::string body(const std::string& func);
 
 // The module's global counters (a failed read is a test failure).
 kview::GlobalStats global();
+
+// /proc/kallsyms (kernel text, no modules), sorted: address -> name, and
+// name -> address.
+struct Kallsyms {
+    std::vector<std::pair<uint64_t, std::string>> sorted;
+    std::map<std::string, uint64_t> by_name;
+    Kallsyms();
+    uint64_t at(const std::string& n) const; // 0 if absent
+    std::string name(uint64_t addr) const;   // "sym+0xoff"
+};
+
+// debugfs kprobes/list.
+std::string kprobes_list();
+
+// SIGKILL and reap.
+void kill_wait(pid_t pid);
 
 // The test binary itself (for exec tests).
 std::string self_exe();
@@ -84,7 +120,7 @@ int reads_main(uint32_t n);
 // its pid, or -1. The caller reaps it.
 pid_t spawn_self_reads(uint32_t n);
 
-// Entry point of a lifecycle-storm target (storm_test.cpp): "--storm-target SEED".
+// Entry point of a lifecycle-storm target (storm_lifecycle_test.cpp): "--storm-target SEED".
 int storm_target_main(uint64_t seed);
 
 // Single-threaded TCG boot (run-guest.sh --tcg-single, the guest.storms

@@ -16,7 +16,7 @@ export KVIEW_KO=$ko KVIEW_CLI=$build/cli/kview
 # Under 5-level paging KASLR sometimes places vmalloc/vmemmap/the direct map
 # under the kernel image's top-level entry; kview then refuses every view
 # (EOPNOTSUPP, docs/design.md section 5). That is a property of this boot, not
-# a test result: say so and let run-variant.sh boot again.
+# a test result: say so and let tests/host/run-variant.sh boot again.
 if ! "$KVIEW_CLI" trace -p $$ -k vfs_read -d 1ms >/dev/null 2>&1 &&
 	dmesg | grep -q 'refusing view: 5-level KASLR layout'; then
 	echo "KVIEW-KASLR-LAYOUT-REFUSED: this boot's KASLR layout is unsupported"
@@ -26,17 +26,17 @@ fi
 "$bin" --gtest_color=no ${KVIEW_OUT:+--gtest_output=xml:$KVIEW_OUT/gtest.xml} ${KVIEW_GTEST_FILTER:+--gtest_filter=$KVIEW_GTEST_FILTER}
 rc=$?
 # The seeded ioctl fuzzer (tests/guest/fuzz.cpp): short here, long with
-# tests/guest/fuzz-all.sh. The seed is per variant, printed, reproducible.
+# tests/host/fuzz-all.sh. The seed is per variant, printed, reproducible.
 if [[ -z ${KVIEW_GTEST_FILTER:-} ]]; then
 	seed=${KVIEW_FUZZ_SEED:-$(printf '%s' "${KVIEW_VARIANT:-host}" | cksum | cut -d' ' -f1)}
 	"$build/tests/kview-fuzz" --seed "$seed" --seconds "${KVIEW_FUZZ_SECONDS:-20}" ||
 		{ echo "run-suite: kview-fuzz FAILED (seed $seed)"; rc=1; }
 fi
-# The benchmark harness, tiny (bench/main.cpp --smoke): every configuration
+# The benchmark harness, tiny (kview-bench run --smoke, bench/params.cpp): every configuration
 # and workload runs; exits non-zero if the traced process missed an event or
 # kview saw a handler entry from an untraced process. In the two extreme
 # variants only (5-level + PTI, 4-level without PTI): it takes ~75 s.
-if [[ -z ${KVIEW_GTEST_FILTER:-} && ${KVIEW_VARIANT:-} =~ ^(max-pti|4l)$ ]]; then
+if [[ -z ${KVIEW_GTEST_FILTER:-} && ${KVIEW_VARIANT:-} =~ ^(5l-pti|4l)$ ]]; then
 	echo "run-suite: kview-bench --smoke"
 	"$build/bench/kview-bench" run --smoke --out "${KVIEW_OUT:-/tmp}/bench-smoke" ||
 		{ echo "run-suite: kview-bench --smoke FAILED"; rc=1; }

@@ -1,14 +1,8 @@
 #!/usr/bin/env bash
-# The soak (issue #6, part 6): SECONDS (default 1800) of mixed load in ONE
-# guest boot, then leak accounting.
+# The soak, inside the QEMU guest (booted by tests/host/soak.sh, which
+# picks the TCG mode): SECONDS of mixed load, then leak accounting.
 #
-#   tests/guest/soak.sh [--variant V] [--mttcg] [SECONDS] [SEED]   (host: boots the guest)
-#
-# The guest runs single-threaded TCG (both vCPUs interleaved on one host
-# thread) unless --mttcg: multi-threaded TCG runs stale kernel text after
-# live patching (the fuzzer's SHARED_TEXT kprobes), which shows up as hook
-# entries by untraced tasks through an int3 that is no longer in memory
-# (docs/reliability.md, section 6).
+#   tests/guest/soak.sh SECONDS SEED
 #
 # In the guest, all at once until the deadline:
 #   - memcached under memcaslap load (untraced);
@@ -20,36 +14,14 @@
 #     of toggling tracepoints, ftrace and stock/bpftrace kprobes on our
 #     hooked pages). The coherence storm needs single-threaded TCG (stock
 #     6.1 hangs when shared text is patched under load with multi-threaded
-#     TCG, docs/reliability.md): with --mttcg it is left out.
+#     TCG, docs/reliability.md): under multi-threaded TCG
+#     (tests/host/soak.sh --mttcg) it is left out.
 # At the end: the traced workload's hooks counted, the module holds no view
 # and no page, rmmod works, and meminfo/slab deltas (after drop_caches) are
 # printed. The harness fails the run on BUG/WARNING/Oops/RIP/bad taint.
 set -uo pipefail
-if [[ ${1:-} != --in-guest ]]; then
-	variant=4l tcg=--tcg-single
-	while [[ ${1:-} == --* ]]; do
-		case $1 in
-		--variant) variant=${2:?}; shift 2 ;;
-		--mttcg) tcg=""; shift ;;
-		*) echo "soak.sh: unknown option $1" >&2; exit 2 ;;
-		esac
-	done
-	secs=${1:-1800}
-	seed=${2:-$RANDOM}
-	repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
-	cd "$repo" || exit 2
-	build=${KVIEW_BUILD_DIR:-build}
-	echo "soak: variant $variant${tcg:+ ($tcg)}, $secs s, seed $seed (output: $build/vm-out/soak-$variant)"
-	tests/vm/run-guest.sh --variant "$variant" $tcg --timeout $((secs + 900)) --quiet --append log_buf_len=16M \
-		--out "$build/vm-out/soak-$variant" --env KVIEW_BUILD_DIR="$build" -- \
-		tests/guest/soak.sh --in-guest "$secs" "$seed"
-	rc=$?
-	grep -hE '^(soak|\[ figures|\[  (PASSED|FAILED))' "$build/vm-out/soak-$variant/cmd.log"
-	exit $rc
-fi
-
-secs=${2:?}
-seed=${3:?}
+secs=${1:?usage: soak.sh SECONDS SEED}
+seed=${2:?usage: soak.sh SECONDS SEED}
 build=${KVIEW_BUILD_DIR:-build}
 cli=$build/cli/kview
 tests=$build/tests/kview_guest_tests
@@ -124,8 +96,9 @@ echo "soak: traced workload, last report: $last"
 # Every iteration but the one cut by the deadline did 100 reads, plus the
 # loader's reads of dd and sleep (< 64 per iteration).
 iters=$(cat /tmp/soak-iter 2>/dev/null || echo 0)
-hits=$(grep -oE '"symbol":"vfs_read","kind":"kprobe","addr":"[^"]*","hits":[0-9]+' <<<"$last" | grep -oE '[0-9]+$')
-unfollowed=$(grep -oE '"unfollowed":[0-9]+' <<<"$last" | grep -oE '[0-9]+$')
+# The last line is the final report (cli/report.cpp, one JSON record a line).
+hits=$(jq -r '[.hooks[]? | select(.symbol == "vfs_read" and .kind == "kprobe") | .hits] | first // empty' <<<"$last")
+unfollowed=$(jq -r '.unfollowed // empty' <<<"$last")
 echo "soak: traced workload: $iters iterations, vfs_read hits ${hits:-?}, unfollowed ${unfollowed:-?}"
 if ! ((iters > 10 && ${hits:-0} >= (iters - 1) * 100 && ${hits:-0} <= iters * 164)) || [[ ${unfollowed:-x} != 0 ]]; then
 	echo "soak: the traced workload's reads were not all counted (want >= $(((iters - 1) * 100)), <= $((iters * 164)), none unfollowed)"

@@ -14,7 +14,7 @@ PKGS=(
 	build-essential cmake g++
 	libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev
 	libgtest-dev libgmock-dev libboost-dev nlohmann-json3-dev
-	sparse memcached libmemcached-tools bpftrace gnuplot-nox
+	sparse memcached libmemcached-tools bpftrace gnuplot-nox jq
 	bpfcc-tools libbpf-tools strace
 )
 # Extra packages can be added without editing this file.

@@ -2,7 +2,7 @@
 # Run one command inside a QEMU (TCG) guest booting the installed Debian kernel,
 # with the host root shared read-only over 9p, and decide PASS/FAIL.
 #
-#   tests/vm/run-guest.sh [--variant max|max-pti|4l|4l-pti] [--timeout SECS]
+#   tests/vm/run-guest.sh [--variant 5l|5l-pti|4l|4l-pti] [--timeout SECS]
 #                         [--cmd-timeout SECS] [--mem SIZE] [--smp N] [--out DIR]
 #                         [--env NAME=VALUE]... [--append KARGS] [--tcg-single | --mttcg]
 #                         [--icount] [--quiet]
@@ -22,7 +22,7 @@ usage() {
 }
 die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 2; }
 
-accel="" variant=max timeout=600 cmd_timeout="" mem=2G smp=2 out="" quiet=0 extra_append="" icount=0
+accel="" variant=5l timeout=600 cmd_timeout="" mem=2G smp=2 out="" quiet=0 extra_append="" icount=0
 envs=()
 while (($#)); do
 	case $1 in
@@ -54,11 +54,12 @@ done
 (($#)) || { printf '%s: no command given after --\n' "$prog" >&2; usage 2; }
 
 case $variant in
-max) cpu=max pti="" ;;
-max-pti) cpu=max pti=pti=on ;;
+5l) cpu=max pti="" ;;
+5l-pti) cpu=max pti=pti=on ;;
 4l) cpu=max,la57=off pti="" ;;
 4l-pti) cpu=max,la57=off pti=pti=on ;;
-*) die "unknown variant '$variant' (max, max-pti, 4l, 4l-pti)" ;;
+max | max-pti) die "variant '$variant' is called '${variant/max/5l}' now (5-level paging)" ;;
+*) die "unknown variant '$variant' (5l, 5l-pti, 4l, 4l-pti)" ;;
 esac
 # Instruction-exact time: QEMU advances the guest clock by 1 ns per executed
 # instruction (shift=0), never by host time (sleep=off). Needs single-threaded

@@ -5,14 +5,14 @@
 #
 # For each variant: boot, run a probe (uname, la57 flag, PTI state, file round
 # trip through the results dir) and check from the host side that
-#   max      -> 5-level paging, PTI off
-#   max-pti  -> 5-level paging, PTI on
+#   5l       -> 5-level paging, PTI off
+#   5l-pti   -> 5-level paging, PTI on
 #   4l       -> 4-level paging, PTI off
 #   4l-pti   -> 4-level paging, PTI on
 # The kernel clears the la57 cpuinfo flag when it does not use 5-level paging, so
 # "la57 present" means "5-level paging in use"; PTI in use shows as the "pti"
 # flag (the meltdown sysfs file says "Not affected" even with pti=on). Then (unless --no-negative) on
-# variant max: a failing command, an injected dmesg WARNING, a write to the
+# variant 5l: a failing command, an injected dmesg WARNING, a write to the
 # read-only root, the host's /root seen as an empty tmpfs, a command timeout
 # and a whole-guest timeout must each give FAIL.
 # Results: build/vm-out/selftest/<variant>/ ; summary with timings on stdout.
@@ -30,7 +30,7 @@ for a in "$@"; do
 	*) variants+=("$a") ;;
 	esac
 done
-((${#variants[@]})) || variants=(max max-pti 4l 4l-pti)
+((${#variants[@]})) || variants=(5l 5l-pti 4l 4l-pti)
 
 # shellcheck disable=SC2016  # expands in the guest
 probe='
@@ -71,7 +71,7 @@ for v in "${variants[@]}"; do
 	[[ "$(cat "$out/hello" 2>/dev/null)" == hi ]] || errs+=("hello file did not come back")
 	la57=$(get la57)
 	case $v in
-	max | max-pti) ((la57 > 0)) || errs+=("expected 5-level (la57), got la57=$la57") ;;
+	5l | 5l-pti) ((la57 > 0)) || errs+=("expected 5-level (la57), got la57=$la57") ;;
 	4l | 4l-pti) ((la57 == 0)) || errs+=("expected 4-level, got la57=$la57") ;;
 	esac
 	# X86_FEATURE_PTI shows as the "pti" cpuinfo flag. With pti=on on TCG the
@@ -100,7 +100,7 @@ done
 expect_fail() { # name expected-substring run-guest args...
 	local name=$1 want=$2 out=$base/neg-$1 line
 	shift 2
-	if "$here/run-guest.sh" --quiet --variant max --out "$out" "$@" >"$base/neg-$name.log" 2>&1; then
+	if "$here/run-guest.sh" --quiet --variant 5l --out "$out" "$@" >"$base/neg-$name.log" 2>&1; then
 		note "negative $name: FAIL (harness said PASS)"
 		fails=$((fails + 1))
 		return

@@ -4,13 +4,13 @@
 # (run-suite.sh prints KVIEW-KASLR-LAYOUT-REFUSED) is booted again, up to
 # 4 times; every such boot is reported.
 # KVIEW_KVER (tests/vm/kver.sh: a version, or 6.1 / 6.12 / 6.12-rt) picks the
-# kernel; its results go to build/vm-out/<KVIEW_KVER>-<variant>.
+# kernel; its results go to BUILD_DIR/vm-out/<KVIEW_KVER>-<variant>.
 set -uo pipefail
 variant=${1:?usage: run-variant.sh VARIANT BUILD_DIR}
 build=${2:?usage: run-variant.sh VARIANT BUILD_DIR}
 repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo" || exit 2
-out=build/vm-out/${KVIEW_KVER:+$KVIEW_KVER-}$variant
+out=$build/vm-out/${KVIEW_KVER:+$KVIEW_KVER-}$variant
 for attempt in 1 2 3 4; do
 	tests/vm/run-guest.sh --variant "$variant" --quiet --timeout 1500 --out "$out" \
 		--env KVIEW_BUILD_DIR="$build" -- tests/guest/run-suite.sh

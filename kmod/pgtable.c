@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Views: a private page-table path from the target mm's top-level kernel
- * entry down to private copies of the kernel text pages that hold hooks.
+ * Page tables: a view's private path from the target mm's top-level kernel
+ * entry down to the private copies of the kernel text pages that hold hooks
+ * (textpage.c).
  *
  *   mm->pgd[pgd_index(__START_KERNEL_map)]          written by kview_view_build
  *     -> private copy of the P4D page                  (5-level paging only)
@@ -22,7 +23,6 @@
 #include <linux/gfp.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
-#include <linux/pid.h>
 #include <linux/sched/mm.h>
 #include <linux/smp.h>
 #include <asm/cpufeature.h>
@@ -36,30 +36,17 @@
 static DEFINE_MUTEX(region_lock);
 static unsigned int region_refs[KVIEW_IMAGE_REGIONS];
 
-/*
- * Drop @mm's TLB entries and paging-structure caches on the CPUs that have it
- * loaded, lazily or not (freed_tables: a lazy CPU leaves it for init_mm),
- * and make every other CPU drop them when it next switches to @mm (its
- * tlb_gen moves on). A CPU that never ran @mm is not interrupted. The IPI
- * also serializes the instruction stream of every CPU that could execute
- * the view's private text.
- */
-void kview_flush_mm(struct mm_struct *mm)
+/* Module-wide: pages held by every view (text copies and tables). */
+static atomic64_t pages_held = ATOMIC64_INIT(0);
+
+void kview_account_pages(long delta)
 {
-	kv_sym.flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, 0, true);
+	atomic64_add(delta, &pages_held);
 }
 
-/* Every address space in @v. Caller holds v->lock (slots stay allocated). */
-void kview_flush_view(struct kview_view *v)
+long kview_pages_held(void)
 {
-	u32 i, n = smp_load_acquire(&v->nr_mms); /* pairs with attach */
-
-	for (i = 0; i < n; i++) {
-		struct mm_struct *mm = READ_ONCE(v->mms[i]);
-
-		if (mm)
-			kview_flush_mm(mm);
-	}
+	return atomic64_read(&pages_held);
 }
 
 static unsigned long *table_of(unsigned long entry)
@@ -117,20 +104,6 @@ static const char *l5_layout_conflict(void)
 	if (vmemmap_base + vmemmap_bytes - 1 >= top)
 		return "vmemmap";
 	return NULL;
-}
-
-/*
- * Same table, same permissions? The CPU sets the Accessed bit of an entry
- * whenever it walks through it, in any mm's copy: never compare it.
- */
-static bool same_entry(pgd_t a, pgd_t b)
-{
-	return !((pgd_val(a) ^ pgd_val(b)) & ~(unsigned long)_PAGE_ACCESSED);
-}
-
-static pgd_t *kernel_top_entry(struct mm_struct *mm)
-{
-	return pgd_offset_pgd(mm->pgd, __START_KERNEL_map);
 }
 
 /* Does @mm map the kernel image through a view's tables (not init_mm's)? */
@@ -245,234 +218,10 @@ void kview_view_install(struct kview_view *v)
 	kview_flush_mm(v->mms[0]);
 }
 
-/* Is @mm in a slot of @v other than @skip? Caller holds v->mms_lock. */
-static bool mm_in_slots(struct kview_view *v, struct mm_struct *mm, u32 skip)
-{
-	u32 i;
-
-	for (i = 0; i < v->nr_mms; i++)
-		if (i != skip && v->mms[i] == mm)
-			return true;
-	return false;
-}
-
 /*
- * Let one more address space see the view (a forked child before it first
- * runs, or the target's new image right after exec), or record one more
- * process on an address space already in it (a vfork or posix_spawn child,
- * so that its exec can follow). Callable from atomic context: writes one
- * top-level entry, allocates nothing. The caller flushes if @mm may already
- * be loaded on a CPU.
+ * Restore the shared top-level entry everywhere. Idempotent. The caller
+ * then stops mirroring into the view's pages (kview_pages_unmirror()).
  */
-bool kview_view_attach(struct kview_view *v, struct mm_struct *mm,
-		       struct pid *tgid)
-{
-	pgd_t *pgdp = kernel_top_entry(mm);
-	bool private = pgd_val(v->top);	/* else KVIEW_VIEW_SHARED_TEXT */
-	bool member, ok = false;
-	u32 i;
-
-	raw_spin_lock(&v->mms_lock);
-	if (!v->installed || v->dying)
-		goto out;
-	member = mm_in_slots(v, mm, KVIEW_VIEW_MAX_MMS);
-	if (private && !member && !same_entry(READ_ONCE(*pgdp), v->orig_pgd))
-		goto unfollowed;
-	if (v->free_slots) {
-		i = __ffs(v->free_slots);
-		__clear_bit(i, &v->free_slots);
-	} else if (v->nr_mms < KVIEW_VIEW_MAX_MMS) {
-		i = v->nr_mms;
-	} else {
-		kview_reap_soon(true);
-		goto unfollowed;
-	}
-	mmgrab(mm);
-	WRITE_ONCE(v->tgids[i], get_pid(tgid));
-	/* publish the pid before the slot, the slot before the count */
-	smp_store_release(&v->mms[i], mm);
-	if (i == v->nr_mms)	/* a new slot: readers load nr_mms with acquire */
-		smp_store_release(&v->nr_mms, i + 1);
-	v->joined++;
-	if (private && !member)
-		set_pgd(pgdp, v->top);
-	ok = true;
-	/* reap the slots of processes that left; at once if half full */
-	kview_reap_soon(v->nr_mms - hweight_long(v->free_slots) >
-			KVIEW_VIEW_MAX_MMS / 2);
-	goto out;
-unfollowed:
-	atomic64_inc(&v->unfollowed);
-out:
-	raw_spin_unlock(&v->mms_lock);
-	return ok;
-}
-
-/* Lockless: safe in the hook handler (slots are freed after a grace period). */
-bool kview_view_has_mm(struct kview_view *v, struct mm_struct *mm)
-{
-	u32 i, n = smp_load_acquire(&v->nr_mms); /* pairs with attach */
-
-	for (i = 0; i < n; i++)
-		if (READ_ONCE(v->mms[i]) == mm)
-			return true;
-	return false;
-}
-
-/*
- * Is slot @i's process in the middle of an exec? Its old address space is
- * released in exec_mmap(), well before begin_new_exec() returns and the exec
- * hook (follow.c) can look for it by tgid: the slot must neither be reaped
- * nor count as gone meanwhile. Caller holds v->mms_lock.
- */
-static bool slot_in_exec(struct kview_view *v, u32 i)
-{
-	struct task_struct *t;
-	bool in;
-
-	rcu_read_lock();
-	t = pid_task(v->tgids[i], PIDTYPE_TGID);
-	in = t && t->in_execve;
-	rcu_read_unlock();
-	return in;
-}
-
-/*
- * Live while mapped and some address space in it still has users, or its
- * process is between releasing it and the exec hook attaching the next.
- */
-bool kview_view_live(struct kview_view *v)
-{
-	bool live = false;
-	u32 i;
-
-	raw_spin_lock(&v->mms_lock);
-	for (i = 0; v->installed && i < v->nr_mms && !live; i++)
-		live = v->mms[i] && (atomic_read(&v->mms[i]->mm_users) ||
-				     slot_in_exec(v, i));
-	raw_spin_unlock(&v->mms_lock);
-	return live;
-}
-
-/*
- * Has slot @i's process left it? Its address space has no users left, or
- * (for a second slot on the same address space: a vfork or posix_spawn
- * child) the process exec'd into another one or is gone. Caller holds
- * v->mms_lock.
- */
-static bool slot_left(struct kview_view *v, u32 i)
-{
-	struct mm_struct *mm = v->mms[i], *now;
-	struct task_struct *t;
-	bool left;
-
-	if (slot_in_exec(v, i))
-		return false;	/* its exec hook has yet to look for it */
-	rcu_read_lock();
-	t = pid_task(v->tgids[i], PIDTYPE_TGID);
-	now = t ? READ_ONCE(t->mm) : NULL;
-	if (!atomic_read(&mm->mm_users))
-		left = true;
-	else if (!mm_in_slots(v, mm, i))
-		left = false;	/* the address space's last slot */
-	else
-		left = !t || (now && now != mm);
-	rcu_read_unlock();
-	return left;
-}
-
-#define KVIEW_REAP_BATCH 16
-
-/*
- * Empty up to KVIEW_REAP_BATCH slots whose process left the view. An
- * address space no slot keeps gets the shared top-level entry back (a
- * lazy-TLB kernel thread may still run on it after we drop it). Slots are
- * reused only after a grace period: the handler and the fork/exec probes
- * compare their pointers locklessly. Returns the slots emptied; *used is
- * the number still in use.
- */
-static u32 reap_batch(struct kview_view *v, u32 *used)
-{
-	struct {
-		struct mm_struct *mm;
-		struct pid *tgid;
-	} gone[KVIEW_REAP_BATCH];
-	bool private = pgd_val(v->top);
-	unsigned long slots = 0;
-	u32 i, n = 0;
-
-	raw_spin_lock(&v->mms_lock);
-	for (i = 0; v->installed && i < v->nr_mms && n < KVIEW_REAP_BATCH; i++) {
-		struct mm_struct *mm = v->mms[i];
-		pgd_t *pgdp;
-
-		if (!mm || !slot_left(v, i))
-			continue;
-		gone[n].mm = mm;
-		gone[n].tgid = v->tgids[i];
-		n++;
-		__set_bit(i, &slots);
-		WRITE_ONCE(v->mms[i], NULL);
-		WRITE_ONCE(v->tgids[i], NULL);
-		pgdp = kernel_top_entry(mm);
-		if (private && !mm_in_slots(v, mm, i) &&
-		    same_entry(READ_ONCE(*pgdp), v->top))
-			set_pgd(pgdp, v->orig_pgd);
-	}
-	*used = v->nr_mms - hweight_long(v->free_slots) - n;
-	raw_spin_unlock(&v->mms_lock);
-	if (!n)
-		return 0;
-	for (i = 0; i < n; i++)
-		kview_flush_mm(gone[i].mm);	/* lazy CPUs may still run it */
-	synchronize_rcu();	/* no reader still holds an old slot pointer */
-	for (i = 0; i < n; i++) {
-		mmdrop(gone[i].mm);
-		put_pid(gone[i].tgid);
-	}
-	raw_spin_lock(&v->mms_lock);
-	v->free_slots |= slots;
-	raw_spin_unlock(&v->mms_lock);
-	return n;
-}
-
-/*
- * Free the slots of processes that left the view, so that long-running,
- * fork-heavy targets (a shell loop, make) stay followed: the limit is
- * KVIEW_VIEW_MAX_MMS address spaces at once, not in a lifetime. Process
- * context; the caller holds v->lock and keeps the view alive. Returns the
- * slots still in use.
- */
-u32 kview_view_reap(struct kview_view *v)
-{
-	u32 used;
-
-	BUILD_BUG_ON(KVIEW_VIEW_MAX_MMS > BITS_PER_LONG);
-	while (reap_batch(v, &used) == KVIEW_REAP_BATCH)
-		;
-	return used;
-}
-
-/*
- * Stop mirroring shared writes into @v's pages. Once the view is unmapped no
- * CPU runs them; and mirroring reads @v's hooks and their sites, which
- * kview_hooks_release() frees next. Idempotent.
- */
-static void unmirror_pages(struct kview_view *v)
-{
-	struct kview_page *p;
-
-	list_for_each_entry(p, &v->pages, view_node) {
-		if (list_empty(&p->mirror_node))
-			continue;
-		mutex_lock(kv_sym.text_mutex);
-		kview_mirror_del(p);
-		mutex_unlock(kv_sym.text_mutex);
-		kview_mirror_put();
-	}
-}
-
-/* Restore the shared top-level entry everywhere. Idempotent. */
 void kview_view_unmap(struct kview_view *v)
 {
 	u32 i;
@@ -481,7 +230,6 @@ void kview_view_unmap(struct kview_view *v)
 	v->dying = true;
 	if (!v->installed) {	/* never mapped, or unmapped already */
 		raw_spin_unlock(&v->mms_lock);
-		unmirror_pages(v);
 		return;
 	}
 	for (i = 0; i < v->nr_mms && pgd_val(v->top); i++) {
@@ -496,7 +244,6 @@ void kview_view_unmap(struct kview_view *v)
 	v->installed = false;
 	raw_spin_unlock(&v->mms_lock);
 	kview_flush_view(v);
-	unmirror_pages(v);
 }
 
 static unsigned long *shared_pmd_entry(unsigned long addr)
@@ -562,7 +309,7 @@ static struct kview_ptes *find_ptes(struct kview_view *v, unsigned long base)
 }
 
 /* Give the 2 MiB region around @addr a private, non-global PTE table. */
-static struct kview_ptes *get_ptes(struct kview_view *v, unsigned long addr)
+struct kview_ptes *kview_get_ptes(struct kview_view *v, unsigned long addr)
 {
 	unsigned long base = addr & PMD_MASK;
 	unsigned long *pmdp = &v->upper[v->nr_upper - 1][pmd_index(addr)];
@@ -622,96 +369,12 @@ err_free:
 	return ERR_PTR(err);
 }
 
-static struct kview_page *find_page(struct kview_view *v, unsigned long vaddr)
+/* Free every private page table. The view must be unmapped. */
+void kview_tables_free(struct kview_view *v)
 {
-	struct kview_page *p;
-
-	list_for_each_entry(p, &v->pages, view_node)
-		if (p->vaddr == vaddr)
-			return p;
-	return NULL;
-}
-
-/*
- * Copy one kernel text page and map the copy for the traced process only.
- * Under text_mutex, so no shared write can slip between copy and mirroring.
- */
-static int copy_text_page(struct kview_view *v, struct kview_ptes *t,
-			  struct kview_page *p)
-{
-	unsigned long *ptep = &t->table[pte_index(p->vaddr)];
-	unsigned long old;
-
-	p->copy = alloc_page(GFP_KERNEL_ACCOUNT);
-	if (!p->copy)
-		return -ENOMEM;
-	v->text_pages++;
-	kview_account_pages(1);
-
-	mutex_lock(kv_sym.text_mutex);
-	old = READ_ONCE(*ptep);
-	p->pfn = (old & PTE_PFN_MASK) >> PAGE_SHIFT;
-	memcpy(page_address(p->copy), pfn_to_kaddr(p->pfn), PAGE_SIZE);
-	WRITE_ONCE(*ptep, (old & ~PTE_PFN_MASK) |
-		   ((unsigned long)page_to_pfn(p->copy) << PAGE_SHIFT));
-	kview_mirror_add(p);
-	mutex_unlock(kv_sym.text_mutex);
-	return 0;
-}
-
-int kview_view_map_page(struct kview_view *v, unsigned long addr,
-			struct kview_page **out)
-{
-	unsigned long vaddr = addr & PAGE_MASK;
-	struct kview_page *p = find_page(v, vaddr);
-	struct kview_ptes *t;
-	int err;
-
-	if (p)
-		goto found;
-	t = get_ptes(v, addr);
-	if (IS_ERR(t))
-		return PTR_ERR(t);
-	p = kzalloc(sizeof(*p), GFP_KERNEL);
-	if (!p)
-		return -ENOMEM;
-	p->view = v;
-	p->vaddr = vaddr;
-	INIT_LIST_HEAD(&p->mirror_node);
-	err = kview_mirror_get();	/* coherence first, then the copy */
-	if (err)
-		goto err_free;
-	err = copy_text_page(v, t, p);
-	if (err)
-		goto err_mirror;
-	list_add(&p->view_node, &v->pages);
-found:
-	*out = p;
-	return 0;
-
-err_mirror:
-	kview_mirror_put();
-err_free:
-	kfree(p);
-	return err;
-}
-
-/* Free every private page and table. The view must be unmapped. */
-void kview_view_free(struct kview_view *v)
-{
-	struct kview_page *p, *pn;
 	struct kview_ptes *t, *tn;
 	int i;
 
-	WARN_ON_ONCE(v->installed);
-	unmirror_pages(v);
-	list_for_each_entry_safe(p, pn, &v->pages, view_node) {
-		__free_page(p->copy);
-		v->text_pages--;
-		kview_account_pages(-1);
-		list_del(&p->view_node);
-		kfree(p);
-	}
 	list_for_each_entry_safe(t, tn, &v->ptes, node) {
 		free_table(v, t->table);
 		if (t->region_ref)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # CTest entry guest.storms: the lifecycle and coherence storms
-# (storm_test.cpp) for SECONDS each, the Coherence tests (view_test.cpp)
-# and the Patching tests
-# (footprint_test.cpp: a stock kprobe optimized over a hook, the traced
+# (storm_lifecycle_test.cpp, storm_coherence_test.cpp) for SECONDS each,
+# the Coherence tests (coherence_test.cpp) and the Patching tests
+# (patching_test.cpp: a stock kprobe optimized over a hook, the traced
 # process patching text itself), (default 30) in two variants (5-level +
 # PTI, 4-level without PTI), one boot each, with a fresh seed per run
 # (printed; replay with KVIEW_STORM_SEED).
@@ -12,7 +12,7 @@
 # hangs stock 6.1 under multi-threaded TCG without kview loaded
 # (docs/reliability.md, "Stock kernel findings").
 #
-#   tests/guest/run-storms.sh BUILD_DIR [SECONDS] [SEED]
+#   tests/host/run-storms.sh BUILD_DIR [SECONDS] [SEED]
 set -uo pipefail
 build=${1:?usage: run-storms.sh BUILD_DIR [SECONDS] [SEED]}
 secs=${2:-30}
@@ -20,7 +20,7 @@ seed=${3:-$((RANDOM * 32768 + RANDOM))}
 repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo" || exit 2
 fail=0
-for v in max-pti 4l; do
+for v in 5l-pti 4l; do
 	echo "storms: $v, $secs s each, seed $seed"
 	# shellcheck disable=SC2016  # expanded in the guest
 	tests/vm/run-guest.sh --variant "$v" --tcg-single --quiet --timeout $((8 * secs + 600)) \

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * View lifetime: a view belongs to the open file that created it
+ * (ioctl.c) and is torn down when that file is closed; open files pin the
+ * module. When every address space in the view has exited (or exec'd,
+ * without KVIEW_VIEW_EXEC_REAPPLY) the view is "ended": still mapped into
+ * the dead mms, which we keep allocated (mmgrab) until the file is closed,
+ * but no task can run it any more. Creation builds the view from the bottom
+ * up (page tables, its own hooks, then the mapping); teardown undoes it.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/pid.h>
+#include <linux/ptrace.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include "kview.h"
+
+static u32 next_view_id;		/* under kview_views_lock */
+static atomic64_t views_created = ATOMIC64_INIT(0);
+static atomic64_t views_destroyed = ATOMIC64_INIT(0);
+
+static bool kview_capable(void)
+{
+	return capable(CAP_SYS_ADMIN) ||
+	       (capable(CAP_BPF) && capable(CAP_PERFMON));
+}
+
+/*
+ * Teardown order: leave the view list (no probe attaches more address
+ * spaces after the grace period), restore every top-level entry + flush,
+ * stop mirroring into the private pages, detach hooks (kprobes, rethooks),
+ * free pages and tables, drop the mms.
+ */
+void kview_view_destroy(struct kview_view *v)
+{
+	u32 i;
+
+	mutex_lock(&kview_views_lock);
+	list_del_rcu(&v->node);
+	mutex_unlock(&kview_views_lock);
+	synchronize_rcu();
+
+	mutex_lock(&v->lock);
+	kview_view_unmap(v);
+	kview_pages_unmirror(v);
+	kview_hooks_release(v);
+	kview_pages_free(v);
+	kview_tables_free(v);
+	for (i = 0; i < v->nr_hooks; i++)
+		kfree(v->hooks[i]);
+	kvfree(v->hooks);
+	mutex_unlock(&v->lock);
+
+	for (i = 0; i < v->nr_mms; i++) {
+		if (!v->mms[i])
+			continue;	/* reaped */
+		mmdrop(v->mms[i]);
+		put_pid(v->tgids[i]);
+	}
+	kfree(v);
+	atomic64_inc(&views_destroyed);
+}
+
+/* A view of @task, its address space @mm in slot 0; not listed yet. */
+static struct kview_view *view_alloc(struct task_struct *task,
+				     struct mm_struct *mm, u32 flags)
+{
+	struct kview_view *v = kzalloc(sizeof(*v), GFP_KERNEL);
+
+	if (!v)
+		return NULL;
+	mutex_init(&v->lock);
+	raw_spin_lock_init(&v->mms_lock);
+	INIT_LIST_HEAD(&v->ptes);
+	INIT_LIST_HEAD(&v->pages);
+	v->flags = flags;
+	v->pid = task_tgid_nr(task);
+	mmgrab(mm);
+	v->mms[0] = mm;
+	v->tgids[0] = get_pid(task_tgid(task));
+	v->nr_mms = 1;
+	v->joined = 1;
+	return v;
+}
+
+int kview_view_create(struct kview_file *f, struct kview_view_create *req)
+{
+	struct task_struct *task;
+	struct kview_view *v, *o;
+	struct mm_struct *mm;
+	int err;
+
+	if (req->flags & ~KVIEW_VIEW_FLAGS_ALL || req->pid <= 0)
+		return -EINVAL;
+	if (!kview_capable())
+		return -EPERM;
+	if (f->view)
+		return -EBUSY;
+
+	task = get_pid_task(find_vpid(req->pid), PIDTYPE_PID);
+	if (!task)
+		return -ESRCH;
+	err = -EINVAL;
+	if (task->flags & PF_KTHREAD)
+		goto out_task;
+	err = -EPERM;
+	if (!kv_sym.ptrace_may_access(task, PTRACE_MODE_ATTACH_REALCREDS))
+		goto out_task;
+	err = -ESRCH;
+	mm = get_task_mm(task);
+	if (!mm)
+		goto out_task;
+
+	err = -ENOMEM;
+	v = view_alloc(task, mm, req->flags);
+	if (!v)
+		goto out_mm;
+
+	mutex_lock(&kview_views_lock);
+	list_for_each_entry(o, &kview_views, node) {
+		if (kview_view_has_mm(o, mm)) {
+			mutex_unlock(&kview_views_lock);
+			err = -EBUSY;	/* one view per process */
+			goto out_view;
+		}
+	}
+	v->id = ++next_view_id;
+	list_add_rcu(&v->node, &kview_views);
+	mutex_unlock(&kview_views_lock);
+	atomic64_inc(&views_created);
+
+	mutex_lock(&v->lock);
+	err = 0;
+	if (v->flags & KVIEW_VIEW_SHARED_TEXT)
+		kview_view_build_shared(v);
+	else
+		err = kview_view_build(v);
+	if (!err)
+		err = kview_follow_init(v);	/* before the target can fork */
+	if (!err && !(v->flags & KVIEW_VIEW_SHARED_TEXT))
+		kview_view_install(v);
+	mutex_unlock(&v->lock);
+	if (err) {
+		kview_view_destroy(v);
+		goto out_mm;
+	}
+
+	f->view = v;
+	req->view_id = v->id;
+	mmput(mm);
+	put_task_struct(task);
+	return 0;
+
+out_view:
+	put_pid(v->tgids[0]);
+	mmdrop(mm);
+	kfree(v);
+out_mm:
+	mmput(mm);
+out_task:
+	put_task_struct(task);
+	return err;
+}
+
+static void fill_view_stats(struct kview_view *v, struct kview_view_stats *st)
+{
+	u32 i;
+
+	st->view_id = v->id;
+	st->pid = v->pid;
+	st->state = kview_view_live(v) ? KVIEW_VIEW_LIVE : KVIEW_VIEW_ENDED;
+	st->flags = v->flags;
+	st->nr_mms = READ_ONCE(v->joined);
+	st->unfollowed = atomic64_read(&v->unfollowed);
+	st->text_pages = v->text_pages;
+	st->table_pages = v->table_pages;
+	st->bytes = (v->text_pages + v->table_pages) * PAGE_SIZE + sizeof(*v) +
+		    v->nr_hooks * sizeof(struct kview_hook);
+	st->mirrored_writes = atomic64_read(&v->mirrored_writes);
+	st->nr_hooks = v->nr_user_hooks;
+	for (i = 0; i < v->nr_hooks; i++) {
+		st->hits += atomic64_read(&v->hooks[i]->hits);
+		st->other_hits += atomic64_read(&v->hooks[i]->other_hits);
+		st->foreign_mm_hits += atomic64_read(&v->hooks[i]->foreign_mm_hits);
+	}
+}
+
+int kview_view_stats(struct kview_view *v, struct kview_view_stats *st)
+{
+	struct kview_hook_stats __user *out = u64_to_user_ptr(st->hooks_ptr);
+	struct kview_hook_stats hs;
+	u32 i, n = 0;
+
+	fill_view_stats(v, st);
+	for (i = 0; i < v->nr_hooks && n < st->hooks_cap; i++) {
+		struct kview_hook *h = v->hooks[i];
+
+		if (kview_hook_is_internal(h->kind))
+			continue;	/* the view's own (follow.c) */
+		memset(&hs, 0, sizeof(hs));
+		hs.addr = (unsigned long)h->site->kp.addr;
+		hs.cookie = h->cookie;
+		hs.hits = atomic64_read(&h->hits);
+		hs.other_hits = atomic64_read(&h->other_hits);
+		hs.foreign_mm_hits = atomic64_read(&h->foreign_mm_hits);
+		hs.missed = atomic64_read(&h->missed);
+		hs.prog_runs = atomic64_read(&h->prog_runs);
+		hs.prog_skipped = atomic64_read(&h->prog_skipped);
+		hs.hook_id = h->id;
+		hs.kind = h->kind;
+		hs.flags = kview_hook_flags(h);
+		strscpy(hs.symbol, h->symbol, sizeof(hs.symbol));
+		if (copy_to_user(&out[n++], &hs, sizeof(hs)))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/* The module-wide counters of KVIEW_IOC_GLOBAL_STATS. */
+void kview_global_stats(struct kview_global_stats *st)
+{
+	st->views_created = atomic64_read(&views_created);
+	st->views_destroyed = atomic64_read(&views_destroyed);
+	st->live_views = st->views_created - st->views_destroyed;
+	st->pages = kview_pages_held();
+	st->bytes = st->pages * PAGE_SIZE;
+}
