@@ -62,6 +62,20 @@ unsigned long kview_func_body(unsigned long func)
 	return func;
 }
 
+/*
+ * @kp as the kernel registers a kprobe at @func's entry, for what
+ * bpf_get_func_ip() reads of the running kprobe (kernel/trace/bpf_trace.c,
+ * 6.1 and 6.12): KPROBE_FLAG_ON_FUNC_ENTRY, and the address past endbr64,
+ * which get_entry_ip() steps back over.
+ */
+void kview_entry_kprobe(struct kprobe *kp, unsigned long func)
+{
+	if (ENDBR_INSN_SIZE && is_endbr(*(u32 *)func))
+		func += ENDBR_INSN_SIZE;
+	kp->addr = (kprobe_opcode_t *)func;
+	kp->flags = KPROBE_FLAG_ON_FUNC_ENTRY | KPROBE_FLAG_DISABLED;
+}
+
 int kview_compat_check(void)
 {
 	unsigned long f, fentry;

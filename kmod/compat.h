@@ -79,6 +79,8 @@ static inline bool kview_prog_sleepable(const struct bpf_prog *prog)
  * a known function at load time.
  */
 unsigned long kview_func_body(unsigned long func);
+struct kprobe;
+void kview_entry_kprobe(struct kprobe *kp, unsigned long func);
 
 /*
  * The temporary mm kernel text writes go through (x86 text patching):

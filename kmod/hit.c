@@ -38,12 +38,17 @@ static bool hit_in_task(void)
  * Run the hook's BPF program the way the kernel's kprobe path does
  * (trace_call_bpf): one tracing program per CPU at a time, under RCU, with a
  * run context that makes bpf_get_attach_cookie() return the hook's cookie.
- * Preemption is off here (int3 or rethook context).
+ * Preemption is off here (int3 or rethook context). An entry hook's program
+ * runs with its entry_kp as the running kprobe, so bpf_get_func_ip() gives
+ * the function, not the hook address past the fentry call; only entry hooks
+ * have one, and they run in the kprobe handler, where a kprobe is running.
  */
 static void run_prog(struct kview_hook *h, struct bpf_prog *prog,
 		     struct pt_regs *regs)
 {
 	struct bpf_trace_run_ctx ctx = { .bpf_cookie = h->cookie };
+	struct kprobe **running = this_cpu_ptr(kv_sym.current_kprobe);
+	struct kprobe *was = *running;
 	struct bpf_run_ctx *old;
 
 	if (unlikely(this_cpu_inc_return(*kv_sym.bpf_prog_active) != 1)) {
@@ -52,7 +57,10 @@ static void run_prog(struct kview_hook *h, struct bpf_prog *prog,
 	}
 	rcu_read_lock();
 	old = bpf_set_run_ctx(&ctx.run_ctx);
+	if (h->entry_kp.addr)
+		*running = &h->entry_kp;
 	bpf_prog_run(prog, regs);
+	*running = was;
 	bpf_reset_run_ctx(old);
 	rcu_read_unlock();
 	atomic64_inc(&h->prog_runs);

@@ -210,8 +210,12 @@ static void site_put(struct kview_site *s)
 	kfree(s);
 }
 
-/* Resolve the hook's kernel address. Function entry skips the fentry call. */
-static int hook_address(const struct kview_hook_add *req, unsigned long *addr)
+/*
+ * Resolve the hook's kernel address. Function entry skips the fentry call;
+ * *@func is the function's address.
+ */
+static int hook_address(const struct kview_hook_add *req, unsigned long *addr,
+			unsigned long *func_out)
 {
 	char name[KSYM_NAME_LEN];
 	unsigned long func;
@@ -236,6 +240,7 @@ static int hook_address(const struct kview_hook_add *req, unsigned long *addr)
 		return -ENOENT;
 	if (func < kv_sym.stext || func >= kv_sym.etext)
 		return -EINVAL;	/* module or non-text symbol */
+	*func_out = func;
 	func = kview_func_body(func);	/* past fentry (and endbr64) */
 	if (req->offset >= kv_sym.etext - func)
 		return -EINVAL;
@@ -298,11 +303,11 @@ static int hook_add(struct kview_view *v, struct kview_hook_add *req, bool fd,
 	bool shared = v->flags & KVIEW_VIEW_SHARED_TEXT;
 	bool internal = kview_hook_is_internal(req->kind);
 	struct kview_hook *h;
-	unsigned long addr;
+	unsigned long addr, func;
 	u32 i;
 	int err;
 
-	err = hook_address(req, &addr);
+	err = hook_address(req, &addr, &func);
 	if (err)
 		return err;
 	/* One entry hook and one return hook per address and view. */
@@ -333,6 +338,8 @@ static int hook_add(struct kview_view *v, struct kview_hook_add *req, bool fd,
 	}
 	h->view = v;
 	h->fd = fd;
+	if (!req->offset && !kview_hook_is_return(req->kind))
+		kview_entry_kprobe(&h->entry_kp, func);
 	h->id = internal ? U32_MAX : v->nr_user_hooks;
 	h->kind = req->kind;
 	h->cookie = req->cookie;

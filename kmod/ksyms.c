@@ -67,6 +67,7 @@ static const struct {
 	SYM(rethook_try_get, "rethook_try_get"),
 	SYM(rethook_hook, "rethook_hook"),
 	SYM(bpf_prog_active, "bpf_prog_active"),
+	SYM(current_kprobe, "current_kprobe"),
 	SYM(get_kprobe, "get_kprobe"),
 	SYM(flush_tlb_mm_range, "flush_tlb_mm_range"),
 };
@@ -96,6 +97,7 @@ static void __always_unused ksyms_check_types(void)
 	BUILD_BUG_ON(!__same_type(kv_sym.rethook_try_get, &rethook_try_get));
 	BUILD_BUG_ON(!__same_type(kv_sym.rethook_hook, &rethook_hook));
 	BUILD_BUG_ON(!__same_type(*kv_sym.bpf_prog_active, bpf_prog_active));
+	BUILD_BUG_ON(!__same_type(*kv_sym.current_kprobe, current_kprobe));
 	BUILD_BUG_ON(!__same_type(kv_sym.get_kprobe, &get_kprobe));
 }
 

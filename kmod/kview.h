@@ -77,6 +77,7 @@ struct kview_ksyms {
 	void (*rethook_hook)(struct rethook_node *node, struct pt_regs *regs,
 			     bool mcount);
 	int __percpu *bpf_prog_active;	/* the tracing BPF recursion guard */
+	struct kprobe * __percpu *current_kprobe;	/* kprobe_running() */
 	struct kprobe *(*get_kprobe)(void *addr);
 	/*
 	 * arch/x86/include/asm/tlbflush.h declares it for built-in code only
@@ -139,6 +140,12 @@ struct kview_hook {
 	 * handler, put after a grace period.
 	 */
 	struct bpf_prog *prog;
+	/*
+	 * Entry hooks at offset 0: what bpf_get_func_ip() finds as the
+	 * running kprobe while the program runs (hit.c): the function's
+	 * entry, as for a kprobe the kernel placed there. Never registered.
+	 */
+	struct kprobe entry_kp;
 	bool fd;			/* behind a hook descriptor (perf_fd.c) */
 	bool prog_off;			/* hook descriptor: PERF_EVENT_IOC_DISABLE */
 	bool closed;			/* hook descriptor closed */

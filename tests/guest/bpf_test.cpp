@@ -37,6 +37,16 @@ kview::BpfObject load() {
     return std::move(o.value());
 }
 
+// What bpf_get_func_ip() returned in the entry program (0: never ran).
+uint64_t func_ip_of(const kview::BpfObject& obj) {
+    auto fd = obj.map_fd("func_ip");
+    uint32_t zero = 0;
+    uint64_t ip = 0;
+    if (!fd.ok() || bpf_map_lookup_elem(fd.value(), &zero, &ip) != 0)
+        ADD_FAILURE() << "func_ip map";
+    return ip;
+}
+
 struct PerfCount {
     pid_t want;
     uint64_t mine = 0, others = 0;
@@ -83,6 +93,10 @@ TEST(Bpf, ProgramThroughViewSeesOnlyTarget) {
     uint64_t cookie = 0;
     ASSERT_EQ(bpf_map_lookup_elem(cfd.value(), &zero, &cookie), 0);
     EXPECT_EQ(cookie, 0xfeedu) << "bpf_get_attach_cookie()";
+    // The hook sits past the fentry call; the program still sees the
+    // function's address, as with the kernel's kprobe (the control below).
+    guest::Kallsyms ks;
+    EXPECT_EQ(func_ip_of(obj), ks.at("vfs_read")) << "bpf_get_func_ip(): " << ks.name(func_ip_of(obj));
     auto st = v.value().stats();
     ASSERT_TRUE(st.ok());
     for (const auto& h : st.value().hooks) {
@@ -108,6 +122,7 @@ TEST(Bpf, ControlGlobalAttachSeesEverybody) {
     bpf_link__destroy(link);
     EXPECT_EQ(count_of(obj, "entries", p.pid()), N);
     EXPECT_EQ(count_of(obj, "entries", q.pid()), M);
+    EXPECT_EQ(func_ip_of(obj), guest::Kallsyms().at("vfs_read")) << "the kernel's bpf_get_func_ip()";
 }
 
 TEST(Bpf, RefusesWhatIsNotAPlainKprobeProgram) {

@@ -15,8 +15,12 @@ mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 ulimit -l unlimited
 insmod "$build/kmod/$(uname -r)/kview.ko" || exit 1
 
-# The traced workload: reads, path lookups, an exec and a fork.
-work='dd if=/dev/zero of=/dev/null bs=1 count=2000 2>/dev/null; ls /usr/bin >/dev/null; cat /etc/hostname >/dev/null'
+# The traced workload: reads, path lookups, execs and forks, a capability
+# check (a negative nice), a TCP connect to a closed local port, a signal,
+# a sync, a file created and removed.
+work='dd if=/dev/zero of=/dev/null bs=1 count=2000 2>/dev/null; ls /usr/bin >/dev/null; cat /etc/hostname >/dev/null
+nice -n -1 true; bash -c "exec 3<>/dev/tcp/127.0.0.1/9" 2>/dev/null; kill -0 $$; sync
+touch /tmp/kview-tools-file; rm -f /tmp/kview-tools-file'
 
 bpftrace_tools=(
 	"vfscount.bt|/usr/sbin/vfscount.bt"
@@ -27,6 +31,8 @@ bpftrace_tools=(
 	"swapin.bt|/usr/sbin/swapin.bt"
 	"oomkill.bt|/usr/sbin/oomkill.bt"
 	"opensnoop.bt|/usr/sbin/opensnoop.bt"
+	"killsnoop.bt|/usr/sbin/killsnoop.bt"
+	"syncsnoop.bt|/usr/sbin/syncsnoop.bt"
 	"bpftrace one-liner|bpftrace -e 'kprobe:vfs_read { @[comm] = count(); } kretprobe:vfs_read { @r = hist(retval); }'"
 )
 bcc_tools=(
@@ -36,11 +42,23 @@ bcc_tools=(
 	"stackcount-bpfcc|stackcount-bpfcc vfs_read"
 	"argdist-bpfcc|argdist-bpfcc -C 'p::vfs_read(struct file *f, char *b, size_t n):size_t:n'"
 	"vfsstat-bpfcc|vfsstat-bpfcc"
+	"execsnoop-bpfcc|execsnoop-bpfcc"
+	"filetop-bpfcc|filetop-bpfcc -C 1 60"
+	"killsnoop-bpfcc|killsnoop-bpfcc"
+	"statsnoop-bpfcc|statsnoop-bpfcc"
+	"syncsnoop-bpfcc|syncsnoop-bpfcc"
+	"tcpconnect-bpfcc|tcpconnect-bpfcc"
+	"filelife-bpfcc|filelife-bpfcc"
 )
 libbpf_tools=(
 	"funclatency (libbpf)|/usr/sbin/funclatency vfs_read"
 	"vfsstat (libbpf)|/usr/sbin/vfsstat"
 	"capable (libbpf)|/usr/sbin/capable"
+	"filetop (libbpf)|/usr/sbin/filetop -C 1 60"
+	"tcpconnect (libbpf)|/usr/sbin/tcpconnect"
+	"cachestat (libbpf)|/usr/sbin/cachestat 1 60"
+	"execsnoop (libbpf)|/usr/sbin/execsnoop"
+	"opensnoop (libbpf)|/usr/sbin/opensnoop"
 )
 case $set_ in
 bpftrace) tools=("${bpftrace_tools[@]}") ;;

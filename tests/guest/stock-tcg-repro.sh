@@ -9,11 +9,14 @@
 #   kprobes: add, enable, disable and remove stock kprobes on schedule and
 #     vfs_read while both vCPUs read in a loop: 6.12 dies on "Oops: int3"
 #     (at an address whose int3 is no longer in memory) within 50 rounds.
+#   ftrace-kprobes: the same with kprobes at function entry (offset 0: the
+#     kprobe core uses ftrace, a trampoline is made and freed per round), as
+#     a tool's `kprobe:vfs_read` attaches and detaches.
 #
 #   tests/vm/run-guest.sh --variant 4l --mttcg --timeout 300 -- tests/guest/stock-tcg-repro.sh [kprobes]
 #   tests/vm/run-guest.sh --variant 4l --tcg-single --timeout 300 -- tests/guest/stock-tcg-repro.sh [kprobes]
 mode=${1:-tracepoints}
-rounds=${KVIEW_REPRO_ROUNDS:-$([[ $mode == kprobes ]] && echo 200 || echo 60)}
+rounds=${KVIEW_REPRO_ROUNDS:-$([[ $mode == *kprobes ]] && echo 200 || echo 60)}
 t=/sys/kernel/tracing
 mountpoint -q $t || mount -t tracefs nodev $t
 if grep -q '^kview ' /proc/modules; then
@@ -43,7 +46,15 @@ for i in $(seq 1 "$rounds"); do
 		echo 0 >$t/events/kprobes/enable
 		echo >$t/kprobe_events
 		;;
-	*) echo "stock-tcg-repro: unknown mode '$mode' (tracepoints, kprobes)" >&2; exit 2 ;;
+	ftrace-kprobes)
+		echo "p:repro1 vfs_read" >>$t/kprobe_events
+		echo "r:repro2 vfs_read" >>$t/kprobe_events
+		echo 1 >$t/events/kprobes/enable
+		sleep 0.05
+		echo 0 >$t/events/kprobes/enable
+		echo >$t/kprobe_events
+		;;
+	*) echo "stock-tcg-repro: unknown mode '$mode' (tracepoints, kprobes, ftrace-kprobes)" >&2; exit 2 ;;
 	esac
 	((i % 10 == 0)) && echo "stock-tcg-repro: $mode round $i done" >/dev/console
 done

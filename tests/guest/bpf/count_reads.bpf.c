@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * An ordinary libbpf kprobe program, nothing kview-specific: count vfs_read
- * entries and returns per process, and remember the attach cookie. The guest
+ * entries and returns per process, and remember the attach cookie and what
+ * bpf_get_func_ip() said at entry (the function's address). The guest
  * tests attach it through a view and, as a control, globally with libbpf.
  */
 #include <linux/bpf.h>
@@ -19,7 +20,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);
-} cookie SEC(".maps");
+} cookie SEC(".maps"), func_ip SEC(".maps");
 
 static void bump(void *map)
 {
@@ -36,9 +37,10 @@ SEC("kprobe/vfs_read")
 int count_entry(void *ctx)
 {
 	__u32 zero = 0;
-	__u64 c = bpf_get_attach_cookie(ctx);
+	__u64 c = bpf_get_attach_cookie(ctx), ip = bpf_get_func_ip(ctx);
 
 	bpf_map_update_elem(&cookie, &zero, &c, BPF_ANY);
+	bpf_map_update_elem(&func_ip, &zero, &ip, BPF_ANY);
 	bump(&entries);
 	return 0;
 }
