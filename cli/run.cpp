@@ -172,6 +172,144 @@ void write_json_report(const std::string& path, const sv::Supervisor& sup, const
     std::ofstream(path) << j.dump() << "\n";
 }
 
+// The tool, forked under the supervisor's seccomp filter (exec_tool()) in
+// a mount namespace where the tracefs probe files are an empty read-only
+// file; its listener comes back over a socket pair.
+struct Tool {
+    pid_t pid = -1;
+    Fd listener;
+};
+
+Result<Tool> start_tool(const RunArgs& a, pid_t target) {
+    char blocker[] = "/tmp/kview-run-XXXXXX";
+    int bfd = mkstemp(blocker);
+    if (bfd < 0)
+        return errno_error("create /tmp/kview-run-*");
+    close(bfd);
+    chmod(blocker, 0444);
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
+        auto e = errno_error("socketpair");
+        unlink(blocker);
+        return e;
+    }
+    sv::ToolSpec spec{a.tool, {"KVIEW_PID=" + std::to_string(target)}, a.allow_global, blocker};
+    pid_t parent = getpid();
+    Tool t;
+    t.pid = fork();
+    if (t.pid < 0) {
+        auto e = errno_error("fork");
+        close(sp[0]);
+        close(sp[1]);
+        unlink(blocker);
+        return e;
+    }
+    if (t.pid == 0) {
+        close(sp[0]);
+        sv::exec_tool(spec, sp[1], parent);
+        _exit(127);
+    }
+    close(sp[1]);
+    auto listener = sv::receive_listener(sp[0]);
+    close(sp[0]);
+    unlink(blocker); // bound in the tool's namespace by now, or never
+    if (!listener.ok()) {
+        waitpid(t.pid, nullptr, 0);
+        return listener.error();
+    }
+    t.listener = std::move(listener.value());
+    return t;
+}
+
+// The supervision loop: the tool's trapped calls, our signals (forwarded),
+// -c's start once the tool has attached, the stop once the traced command
+// exits or the target's view ends.
+class RunLoop {
+  public:
+    RunLoop(const RunArgs& a, Command& cmd, View& view, sv::Supervisor& sup, pid_t tool, int sfd)
+        : a_(a), cmd_(cmd), view_(view), sup_(sup), tool_(tool), sfd_(sfd),
+          started_(a.command.empty()) {}
+
+    // Runs until the tool exits; its exit status (128 + signal if killed).
+    int run() {
+        for (;;) {
+            pollfd p[2] = {{sup_.fd(), POLLIN, 0}, {sfd_, POLLIN, 0}};
+            if (poll(p, 2, 100) > 0) {
+                if (p[0].revents & POLLIN)
+                    on_notification();
+                if (p[1].revents & POLLIN)
+                    on_signal();
+            }
+            int st = 0;
+            if (waitpid(tool_, &st, WNOHANG) == tool_)
+                return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            int64_t now = now_ms();
+            maybe_start(now);
+            maybe_stop(now);
+        }
+    }
+    int rc() const { return rc_; } // non-zero: the supervisor failed
+
+  private:
+    void on_notification() {
+        auto r = sup_.handle_one();
+        if (!r.ok()) {
+            rc_ = fail(r.error());
+            kill(tool_, SIGKILL);
+        }
+    }
+    void on_signal() {
+        signalfd_siginfo si{};
+        if (read(sfd_, &si, sizeof(si)) != sizeof(si))
+            return;
+        // Ctrl-C: the tool stops (and prints), then we report
+        signals_++;
+        kill(tool_, signals_ == 1 ? SIGINT : signals_ == 2 ? SIGTERM : SIGKILL);
+    }
+    void maybe_start(int64_t now) {
+        // twice in a row, 100 ms apart: a tool between two steps looks idle once
+        idle_polls_ = !started_ && attached(sup_, view_, tool_, now) ? idle_polls_ + 1 : 0;
+        if (!started_ && idle_polls_ >= 2) {
+            cmd_.start();
+            started_ = true;
+        }
+    }
+    // The traced command exited, or the target's view ended: the tool stops
+    // (SIGINT: bpftrace and bcc print their maps), harder if it does not
+    // within 30 s.
+    void maybe_stop(int64_t now) {
+        if (stopping_) {
+            if (now - stop_at_ > 30000)
+                kill(tool_, now - stop_at_ > 40000 ? SIGKILL : SIGTERM);
+            return;
+        }
+        if (!started_)
+            return;
+        bool done;
+        if (!a_.command.empty()) {
+            done = cmd_.reap() >= 0;
+        } else {
+            auto vs = view_.stats();
+            done = vs.ok() && !vs.value().live;
+        }
+        if (done) {
+            stopping_ = true;
+            stop_at_ = now;
+            kill(tool_, SIGINT);
+        }
+    }
+
+    const RunArgs& a_;
+    Command& cmd_;
+    View& view_;
+    sv::Supervisor& sup_;
+    pid_t tool_;
+    int sfd_;
+    bool started_, stopping_ = false;
+    int64_t stop_at_ = 0;
+    int signals_ = 0, idle_polls_ = 0, rc_ = 0;
+};
+
 } // namespace
 
 int cmd_run(int argc, char** argv) {
@@ -191,100 +329,18 @@ int cmd_run(int argc, char** argv) {
     auto view = View::create(target, a.flags);
     if (!view.ok())
         return fail(view.error());
-
-    // An empty read-only file to bind over the tracefs probe files.
-    char blocker[] = "/tmp/kview-run-XXXXXX";
-    int bfd = mkstemp(blocker);
-    if (bfd < 0)
-        return fail(errno_error("create /tmp/kview-run-*"));
-    close(bfd);
-    chmod(blocker, 0444);
-    int sp[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
-        unlink(blocker);
-        return fail(errno_error("socketpair"));
-    }
-    sv::ToolSpec spec{a.tool, {"KVIEW_PID=" + std::to_string(target)}, a.allow_global, blocker};
-    pid_t parent = getpid();
-    pid_t tool = fork();
-    if (tool < 0) {
-        unlink(blocker);
-        return fail(errno_error("fork"));
-    }
-    if (tool == 0) {
-        close(sp[0]);
-        sv::exec_tool(spec, sp[1], parent);
-        _exit(127);
-    }
-    close(sp[1]);
-    auto listener = sv::receive_listener(sp[0]);
-    close(sp[0]);
-    unlink(blocker); // bound in the tool's namespace by now, or never
-    int status = -1;
-    if (!listener.ok()) {
-        waitpid(tool, &status, 0);
-        return fail(listener.error());
-    }
-    sv::Supervisor sup(view.value(), std::move(listener.value()), pmus.value(), a.allow_global);
-
-    bool started = a.command.empty(), stopping = false;
-    int64_t stop_at = 0;
-    int signals = 0, idle_polls = 0;
-    int rc = 0;
-    for (;;) {
-        pollfd p[2] = {{sup.fd(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
-        if (poll(p, 2, 100) > 0) {
-            if (p[0].revents & POLLIN) {
-                auto r = sup.handle_one();
-                if (!r.ok()) {
-                    rc = fail(r.error());
-                    kill(tool, SIGKILL);
-                }
-            }
-            if (p[1].revents & POLLIN) {
-                signalfd_siginfo si{};
-                if (read(sfd.get(), &si, sizeof(si)) == sizeof(si)) {
-                    // Ctrl-C: the tool stops (and prints), then we report
-                    signals++;
-                    kill(tool, signals == 1 ? SIGINT : signals == 2 ? SIGTERM : SIGKILL);
-                }
-            }
-        }
-        int st = 0;
-        if (waitpid(tool, &st, WNOHANG) == tool) {
-            status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            break;
-        }
-        int64_t now = now_ms();
-        // twice in a row, 100 ms apart: a tool between two steps looks idle once
-        idle_polls = !started && attached(sup, view.value(), tool, now) ? idle_polls + 1 : 0;
-        if (!started && idle_polls >= 2) {
-            cmd.start();
-            started = true;
-        }
-        // The traced command exited, or the target's view ended: the tool
-        // stops (SIGINT: bpftrace and bcc print their maps), harder if it
-        // does not within 30 s.
-        if (!stopping && started) {
-            bool done = !a.command.empty() ? cmd.reap() >= 0 : false;
-            if (!done && a.command.empty()) {
-                auto vs = view.value().stats();
-                done = vs.ok() && !vs.value().live;
-            }
-            if (done) {
-                stopping = true;
-                stop_at = now;
-                kill(tool, SIGINT);
-            }
-        } else if (stopping && now - stop_at > 30000) {
-            kill(tool, now - stop_at > 40000 ? SIGKILL : SIGTERM);
-        }
-    }
+    auto tool = start_tool(a, target);
+    if (!tool.ok())
+        return fail(tool.error());
+    sv::Supervisor sup(view.value(), std::move(tool.value().listener), pmus.value(),
+                       a.allow_global);
+    RunLoop loop(a, cmd, view.value(), sup, tool.value().pid, sfd.get());
+    int status = loop.run();
     auto st = view.value().stats();
     std::fputs(sv::render_report(sup.attaches(), st.ok() ? &st.value() : nullptr).c_str(), stderr);
     if (!a.report.empty())
         write_json_report(a.report, sup, st.ok() ? &st.value() : nullptr, status);
-    return rc ? rc : status;
+    return loop.rc() ? loop.rc() : status;
 }
 
 } // namespace kview::cli
