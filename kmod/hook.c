@@ -183,31 +183,53 @@ out:
 	return s;
 }
 
+/*
+ * Drop a reference to @s. The last one takes the site out of the list and
+ * stops its rethook: pending returns run no handler from now on, their
+ * nodes are freed by the rethook core when they come back. It returns the
+ * site's kprobe, which sites_free() must unregister before site_lock is
+ * released: site_get() must not register a new kprobe at this address
+ * meanwhile (both at once would form an aggregator, and one being lazily
+ * unoptimized is rescued armed by the kprobe core). Caller holds site_lock.
+ */
+static struct kprobe *site_drop(struct kview_site *s)
+{
+	if (--s->refs)
+		return NULL;
+	list_del_init(&s->node);
+	if (s->rh)
+		kv_sym.rethook_free(s->rh);
+	return &s->kp;
+}
+
+/*
+ * Unregister and free the sites of @kps, dropped by site_drop(), with one
+ * grace period for all of them: unregister_kprobes() waits for running
+ * kprobe handlers with one; that it also covers the return handlers that
+ * started before rethook_free() is checked, not assumed
+ * (cond_synchronize_rcu() waits only if no grace period has elapsed).
+ * Caller holds site_lock.
+ */
+static void sites_free(struct kprobe **kps, int n)
+{
+	unsigned long gp = get_state_synchronize_rcu();
+	int i;
+
+	unregister_kprobes(kps, n);
+	cond_synchronize_rcu(gp);
+	for (i = 0; i < n; i++)
+		kfree(container_of(kps[i], struct kview_site, kp));
+}
+
 static void site_put(struct kview_site *s)
 {
+	struct kprobe *kp;
+
 	mutex_lock(&site_lock);
-	if (--s->refs) {
-		mutex_unlock(&site_lock);
-		return;
-	}
-	list_del_init(&s->node);
-	/*
-	 * Unregister before site_get() can register a new kprobe at this
-	 * address: both at once would form an aggregator, and one being
-	 * lazily unoptimized is rescued armed by the kprobe core.
-	 */
-	unregister_kprobe(&s->kp);	/* waits for running handlers */
-	if (s->rh) {
-		/*
-		 * Returns still pending run no handler from now on; their
-		 * nodes are freed by the rethook core when they come back.
-		 * The grace period covers handlers already running.
-		 */
-		kv_sym.rethook_free(s->rh);
-		synchronize_rcu();
-	}
+	kp = site_drop(s);
+	if (kp)
+		sites_free(&kp, 1);
 	mutex_unlock(&site_lock);
-	kfree(s);
 }
 
 /*
@@ -434,24 +456,40 @@ int kview_follow_init(struct kview_view *v)
 	return err;
 }
 
+#define KVIEW_SITE_BATCH 16
+
 /*
  * Detach every hook of an unmapped view from its site; the last user of a
  * site unregisters its kprobe. The private copies are freed by the caller
- * after this returns, hook memory after kview_view_free().
+ * after this returns, hook memory after kview_view_free(). One grace period
+ * for the whole view (KVIEW_SITE_BATCH sites at a time): on PREEMPT_RT
+ * each one wakes RCU's and the timers' RT threads, whose sleep again sends
+ * other CPUs push IPIs (docs/design.md §7, R3).
  */
 void kview_hooks_release(struct kview_view *v)
 {
+	struct kprobe *kps[KVIEW_SITE_BATCH];
+	unsigned long gp;
+	int n = 0;
 	u32 i;
 
 	WARN_ON_ONCE(v->installed);
 	mutex_lock(&site_lock);
 	for (i = 0; i < v->nr_hooks; i++)
 		list_del_rcu(&v->hooks[i]->site_node);
-	mutex_unlock(&site_lock);
-	synchronize_rcu();	/* no handler still walks our hooks */
+	gp = get_state_synchronize_rcu();
 	for (i = 0; i < v->nr_hooks; i++) {
-		site_put(v->hooks[i]->site);
+		kps[n] = site_drop(v->hooks[i]->site);
+		if (kps[n] && ++n == KVIEW_SITE_BATCH) {
+			sites_free(kps, n);
+			n = 0;
+		}
+	}
+	if (n)
+		sites_free(kps, n);
+	mutex_unlock(&site_lock);
+	cond_synchronize_rcu(gp);	/* no handler still walks our hooks */
+	for (i = 0; i < v->nr_hooks; i++)
 		if (v->hooks[i]->prog)
 			bpf_prog_put(v->hooks[i]->prog);
-	}
 }

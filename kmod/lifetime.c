@@ -30,19 +30,20 @@ static bool kview_capable(void)
 }
 
 /*
- * Teardown order: leave the view list (no probe attaches more address
- * spaces after the grace period), restore every top-level entry + flush,
- * stop mirroring into the private pages, detach hooks (kprobes, rethooks),
- * free pages and tables, drop the mms.
+ * Teardown order: leave the view list (the reaper and the ioctls walk it
+ * under kview_views_lock only, so no grace period is needed here), restore
+ * every top-level entry + flush (no address space joins a dying view),
+ * stop mirroring into the private pages, detach hooks (kprobes, rethooks:
+ * the one grace period of a teardown, kview_hooks_release()), free pages
+ * and tables, drop the mms.
  */
 void kview_view_destroy(struct kview_view *v)
 {
 	u32 i;
 
 	mutex_lock(&kview_views_lock);
-	list_del_rcu(&v->node);
+	list_del(&v->node);
 	mutex_unlock(&kview_views_lock);
-	synchronize_rcu();
 
 	mutex_lock(&v->lock);
 	kview_view_unmap(v);
@@ -129,7 +130,7 @@ int kview_view_create(struct kview_file *f, struct kview_view_create *req)
 		}
 	}
 	v->id = ++next_view_id;
-	list_add_rcu(&v->node, &kview_views);
+	list_add(&v->node, &kview_views);
 	mutex_unlock(&kview_views_lock);
 	atomic64_inc(&views_created);
 

@@ -19,7 +19,7 @@
 #include <asm/tlbflush.h>
 #include "kview.h"
 
-/* Every view, from creation until teardown begins (RCU for readers). */
+/* Every view, from creation until teardown begins; walked under the lock. */
 DEFINE_MUTEX(kview_views_lock);
 LIST_HEAD(kview_views);
 
