@@ -57,6 +57,18 @@ struct rethook *kview_rethook_alloc(void *data, rethook_handler_t handler,
 				    unsigned int nodes);
 
 /*
+ * The pt_regs pointer in a syscall tracepoint program's context
+ * (trace_syscalls.c): the syscall's user registers in 6.1, the tracing
+ * code's own (perf_fetch_caller_regs(), a kernel stack to walk) in 6.12.
+ * Only these two are built and read; the change lies between.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#define KVIEW_SYSCALL_TP_KERNEL_REGS 1
+#else
+#define KVIEW_SYSCALL_TP_KERNEL_REGS 0
+#endif
+
+/*
  * Sleepable BPF programs (we refuse them: hooks run in int3 context).
  * 6.10 moved the flag from bpf_prog_aux to bpf_prog itself.
  */

@@ -38,15 +38,16 @@ static bool hit_in_task(void)
  * Run the hook's BPF program the way the kernel's kprobe path does
  * (trace_call_bpf): one tracing program per CPU at a time, under RCU, with a
  * run context that makes bpf_get_attach_cookie() return the hook's cookie.
- * Preemption is off here (int3 or rethook context). An entry hook's program
- * runs with its entry_kp as the running kprobe, so bpf_get_func_ip() gives
- * the function, not the hook address past the fentry call; only entry hooks
- * have one, and they run in the kprobe handler, where a kprobe is running.
+ * Preemption is off here (int3 or rethook context). @ctx: the hit's pt_regs
+ * (a kprobe program) or a syscall tracepoint's context (run_tp_prog()). An
+ * entry hook's program runs with its entry_kp as the running kprobe, so
+ * bpf_get_func_ip() gives the function, not the hook address past the
+ * fentry call; only entry hooks have one, and they run in the kprobe
+ * handler, where a kprobe is running.
  */
-static void run_prog(struct kview_hook *h, struct bpf_prog *prog,
-		     struct pt_regs *regs)
+static void run_prog(struct kview_hook *h, struct bpf_prog *prog, void *ctx)
 {
-	struct bpf_trace_run_ctx ctx = { .bpf_cookie = h->cookie };
+	struct bpf_trace_run_ctx run = { .bpf_cookie = h->cookie };
 	struct kprobe **running = this_cpu_ptr(kv_sym.current_kprobe);
 	struct kprobe *was = *running;
 	struct bpf_run_ctx *old;
@@ -56,16 +57,51 @@ static void run_prog(struct kview_hook *h, struct bpf_prog *prog,
 		goto out;
 	}
 	rcu_read_lock();
-	old = bpf_set_run_ctx(&ctx.run_ctx);
+	old = bpf_set_run_ctx(&run.run_ctx);
 	if (h->entry_kp.addr)
 		*running = &h->entry_kp;
-	bpf_prog_run(prog, regs);
+	bpf_prog_run(prog, ctx);
 	*running = was;
 	bpf_reset_run_ctx(old);
 	rcu_read_unlock();
 	atomic64_inc(&h->prog_runs);
 out:
 	this_cpu_dec(*kv_sym.bpf_prog_active);
+}
+
+/*
+ * A tracepoint program on a syscall hook (hook.c lets no other hook take
+ * one) runs with the context the kernel's syscalls:sys_enter_* /
+ * sys_exit_* events give it (kview.h): the syscall's user registers
+ * (task_pt_regs(), what __x64_sys_*() gets in %rdi) give its number
+ * (orig_ax) and six arguments (the kernel copies only the syscall's own,
+ * the rest of its context is not written); at return, %rax of the return
+ * hook's registers is the value do_syscall_64() stores as the result.
+ */
+static void run_tp_prog(struct kview_hook *h, struct bpf_prog *prog,
+			struct pt_regs *regs)
+{
+	struct pt_regs *user = task_pt_regs(current);
+	u64 ctx_regs = (unsigned long)(KVIEW_SYSCALL_TP_KERNEL_REGS ? regs : user);
+
+	if (h->kind == KVIEW_HOOK_SYSCALL_EXIT) {
+		struct kview_sys_exit_ctx out = {
+			.regs = ctx_regs,
+			.nr = user->orig_ax,
+			.ret = regs->ax,
+		};
+
+		run_prog(h, prog, &out);
+	} else {
+		struct kview_sys_enter_ctx in = {
+			.regs = ctx_regs,
+			.nr = user->orig_ax,
+			.args = { user->di, user->si, user->dx,
+				  user->r10, user->r8, user->r9 },
+		};
+
+		run_prog(h, prog, &in);
+	}
 }
 
 /* Count one hit of @h: from a task of the view, or another context on it. */
@@ -81,7 +117,11 @@ static bool count_hit(struct kview_hook *h, bool task, struct pt_regs *regs)
 	else
 		return false;
 	prog = READ_ONCE(h->prog);	/* a hook descriptor's may come later */
-	if (prog && !READ_ONCE(h->prog_off))
+	if (!prog || READ_ONCE(h->prog_off))
+		return true;
+	if (prog->type == BPF_PROG_TYPE_TRACEPOINT)
+		run_tp_prog(h, prog, regs);
+	else
 		run_prog(h, prog, regs);
 	return true;
 }

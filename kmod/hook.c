@@ -270,20 +270,46 @@ static int hook_address(const struct kview_hook_add *req, unsigned long *addr,
 	return 0;
 }
 
-/* A kprobe program we can run from a hook, or a precise refusal. */
-int kview_get_prog(int fd, struct bpf_prog **out)
+/*
+ * As the kernel's PERF_EVENT_IOC_SET_BPF on a syscall tracepoint event: a
+ * tracepoint program that reads no further than the context (EACCES).
+ * The kernel bounds it by the event's format (fewer arguments for most
+ * syscalls); ours holds all six.
+ */
+static int check_tp_prog(struct bpf_prog *prog, u32 kind)
+{
+	u32 size = kind == KVIEW_HOOK_SYSCALL_EXIT ?
+		   sizeof(struct kview_sys_exit_ctx) :
+		   sizeof(struct kview_sys_enter_ctx);
+
+	return prog->aux->max_ctx_offset > size ? -EACCES : 0;
+}
+
+/*
+ * A program we can run from a hook of @kind, or a precise refusal: a kprobe
+ * program on any hook, a tracepoint program on a syscall hook only (run
+ * with the context of a syscall tracepoint, hit.c).
+ */
+int kview_get_prog(int fd, u32 kind, struct bpf_prog **out)
 {
 	struct bpf_prog *prog;
+	int err = 0;
 
 	if (fd < 0)
 		return -EBADF;
 	prog = bpf_prog_get_type_dev(fd, BPF_PROG_TYPE_KPROBE, false);
+	if (PTR_ERR_OR_ZERO(prog) == -EINVAL && kview_hook_is_syscall(kind))
+		prog = bpf_prog_get_type_dev(fd, BPF_PROG_TYPE_TRACEPOINT, false);
 	if (IS_ERR(prog))
 		return PTR_ERR(prog);	/* EBADF, EINVAL (other type) */
-	if (prog->expected_attach_type == BPF_TRACE_KPROBE_MULTI ||
-	    prog->kprobe_override || kview_prog_sleepable(prog)) {
+	if (prog->type == BPF_PROG_TYPE_TRACEPOINT)
+		err = check_tp_prog(prog, kind);
+	else if (prog->expected_attach_type == BPF_TRACE_KPROBE_MULTI ||
+		 prog->kprobe_override || kview_prog_sleepable(prog))
+		err = -EINVAL;
+	if (err) {
 		bpf_prog_put(prog);
-		return -EINVAL;
+		return err;
 	}
 	*out = prog;
 	return 0;
@@ -354,7 +380,7 @@ static int hook_add(struct kview_view *v, struct kview_hook_add *req, bool fd,
 	if (!h)
 		return -ENOMEM;
 	if (req->flags & KVIEW_HOOK_F_BPF) {
-		err = kview_get_prog(req->prog_fd, &h->prog);
+		err = kview_get_prog(req->prog_fd, req->kind, &h->prog);
 		if (err)
 			goto err_free;
 	}

@@ -163,6 +163,32 @@ static inline bool kview_hook_is_internal(u32 kind)
 	return kind >= KVIEW_HOOK_FOLLOW_FORK;
 }
 
+static inline bool kview_hook_is_syscall(u32 kind)
+{
+	return kind == KVIEW_HOOK_SYSCALL_ENTER || kind == KVIEW_HOOK_SYSCALL_EXIT;
+}
+
+/*
+ * The context the kernel gives a BPF_PROG_TYPE_TRACEPOINT program on a
+ * syscalls:sys_enter_* / sys_exit_* event (kernel/trace/trace_syscalls.c,
+ * perf_call_bpf_enter/_exit, 6.1 and 6.12): a pt_regs pointer in the first
+ * 8 bytes, the syscall number at 8 (an int in 6.12, an unsigned long in
+ * 6.1: the same low 4 bytes), the arguments or the return value at 16.
+ * What hit.c builds for a tracepoint program on a syscall hook; its size
+ * bounds the program's max_ctx_offset (hook.c).
+ */
+struct kview_sys_enter_ctx {
+	u64 regs;
+	unsigned long nr;
+	unsigned long args[6];
+};
+
+struct kview_sys_exit_ctx {
+	u64 regs;
+	unsigned long nr;
+	long ret;
+};
+
 static inline bool kview_hook_is_return(u32 kind)
 {
 	return kind == KVIEW_HOOK_KRETPROBE || kind == KVIEW_HOOK_SYSCALL_EXIT ||
@@ -315,7 +341,7 @@ int kview_hook_add(struct kview_view *v, struct kview_hook_add *req);
 int kview_hook_add_internal(struct kview_view *v, u32 kind, const char *symbol);
 int kview_hook_add_fd(struct kview_view *v, struct kview_hook_add *req,
 		      struct kview_hook **out);
-int kview_get_prog(int fd, struct bpf_prog **out);
+int kview_get_prog(int fd, u32 kind, struct bpf_prog **out);
 int kview_follow_init(struct kview_view *v);
 void kview_hooks_release(struct kview_view *v);
 void kview_hooks_exit(void);

@@ -57,7 +57,7 @@ u32 kview_hook_flags(struct kview_hook *h)
 static int set_bpf(struct kview_hook *h, int fd)
 {
 	struct bpf_prog *prog;
-	int err = kview_get_prog(fd, &prog);
+	int err = kview_get_prog(fd, h->kind, &prog);
 
 	if (err)
 		return err;

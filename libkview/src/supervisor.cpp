@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <tuple>
@@ -202,6 +203,31 @@ BpfVerdict classify_bpf(int cmd, const void* attr, size_t len, bool allow_global
         if (t == type)
             return global(std::string("BPF_LINK_CREATE(") + name + ")");
     return v;
+}
+
+std::map<uint64_t, std::string> read_syscall_tracepoints(const std::string& events) {
+    std::map<uint64_t, std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(events + "/syscalls", ec)) {
+        std::ifstream f(e.path() / "id");
+        uint64_t id = 0;
+        if (f >> id)
+            out[id] = e.path().filename().string();
+    }
+    return out;
+}
+
+bool parse_syscall_event(const std::string& event, uint32_t& kind, std::string& syscall) {
+    for (const auto& [prefix, k] :
+         {std::pair<std::string, uint32_t>{"sys_enter_", KVIEW_HOOK_SYSCALL_ENTER},
+          {"sys_exit_", KVIEW_HOOK_SYSCALL_EXIT}}) {
+        if (event.size() > prefix.size() && event.rfind(prefix, 0) == 0) {
+            kind = k;
+            syscall = event.substr(prefix.size());
+            return true;
+        }
+    }
+    return false;
 }
 
 bool is_global_probe_file(const std::string& path) {
@@ -491,6 +517,62 @@ void Supervisor::record(Attach a) {
     attaches_.push_back(std::move(a));
 }
 
+Supervisor::Answer Supervisor::refuse_or_global(Attach a, int err) {
+    Answer ans;
+    last_attach_ms_ = now_ms();
+    if (allow_global_) {
+        a.kind = Attach::Global;
+        a.reason = "attached globally (--allow-global): " + a.reason;
+    } else {
+        a.kind = Attach::Refused;
+        a.err = err;
+        ans.kind = Answer::Errno;
+        ans.err = err;
+    }
+    record(std::move(a));
+    return ans;
+}
+
+// syscalls:sys_enter_NAME / sys_exit_NAME: a hook descriptor on syscall
+// NAME, which takes the tool's tracepoint program (module ABI 1.2). The
+// kernel runs every program attached to a tracepoint on each of its hits,
+// whatever the event's pid and cpu: one hook per open does the same.
+Supervisor::Answer Supervisor::on_tracepoint(const seccomp_notif& n, const PerfRequest& r) {
+    Answer ans;
+    if (!syscall_tps_read_) {
+        for (const char* dir : {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"})
+            if (syscall_tps_.empty())
+                syscall_tps_ = read_syscall_tracepoints(dir);
+        syscall_tps_read_ = true;
+    }
+    auto it = syscall_tps_.find(r.config);
+    uint32_t kind = 0;
+    std::string sys;
+    if (it == syscall_tps_.end() || !parse_syscall_event(it->second, kind, sys))
+        return refuse_or_global({Attach::Refused, "tracepoint:id " + std::to_string(r.config),
+                                 "a tracepoint perf event is global (only syscalls:sys_enter_* / "
+                                 "sys_exit_* are private)"},
+                                EOPNOTSUPP);
+    std::string what = "tracepoint:syscalls:" + it->second;
+    if (view_.device().version().abi_minor < 2)
+        return refuse_or_global({Attach::Refused, what,
+                                 "the loaded module (ABI 1." +
+                                     std::to_string(view_.device().version().abi_minor) +
+                                     ") runs no tracepoint program; 1.2 does"},
+                                EOPNOTSUPP);
+    if (ioctl(fd(), SECCOMP_IOCTL_NOTIF_ID_VALID, &n.id) != 0)
+        return ans;
+    auto h = view_.hook_fd(kind, sys, 0, 0, r.disabled ? KVIEW_HOOK_FD_DISABLED : 0);
+    if (!h.ok())
+        return refuse_or_global({Attach::Refused, what, h.error().hint}, h.error().code);
+    last_attach_ms_ = now_ms();
+    record({Attach::Private, what, {}, 0, h.value().info.id});
+    ans.kind = Answer::AddFd;
+    ans.fd = std::move(h.value().fd);
+    ans.cloexec = n.data.args[4] & PERF_FLAG_FD_CLOEXEC;
+    return ans;
+}
+
 Supervisor::Answer Supervisor::on_perf_event_open(const seccomp_notif& n) {
     Answer ans;
     pid_t pid = static_cast<pid_t>(n.pid);
@@ -502,28 +584,12 @@ Supervisor::Answer Supervisor::on_perf_event_open(const seccomp_notif& n) {
     if (!read_mem(pid, n.data.args[0], &attr, std::min(size, sizeof(attr))))
         return ans;
     PerfRequest r = classify_perf(attr, pmus_);
-    auto refuse_or_global = [&](Attach a, int err) {
-        last_attach_ms_ = now_ms();
-        if (allow_global_) {
-            a.kind = Attach::Global;
-            a.reason = "attached globally (--allow-global): " + a.reason;
-        } else {
-            a.kind = Attach::Refused;
-            a.err = err;
-            ans.kind = Answer::Errno;
-            ans.err = err;
-        }
-        record(std::move(a));
-        return std::move(ans);
-    };
     switch (r.kind) {
     case PerfRequest::Uprobe:
     case PerfRequest::Other:
         return ans;
     case PerfRequest::Tracepoint:
-        return refuse_or_global({Attach::Refused, "tracepoint:id " + std::to_string(r.config),
-                                 "a tracepoint perf event is global (not private in this version)"},
-                                EOPNOTSUPP);
+        return on_tracepoint(n, r);
     case PerfRequest::KprobeAddr:
         return refuse_or_global({Attach::Refused, "kprobe:addr " + std::to_string(r.offset),
                                  "address-based kprobes are not supported"},

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -47,6 +48,15 @@ const kview::HookStats* hook_of(const kview::ViewStats& st, uint32_t id) {
         if (h.id == id)
             return &h;
     return nullptr;
+}
+
+uint64_t stat_of(const kview::BpfObject& obj, uint32_t key) {
+    auto fd = obj.map_fd("tp_stat");
+    EXPECT_TRUE(fd.ok());
+    uint64_t v = 0;
+    if (!fd.ok() || bpf_map_lookup_elem(fd.value(), &key, &v) != 0)
+        return ~0ULL;
+    return v;
 }
 
 kview::BpfObject load() {
@@ -243,6 +253,74 @@ TEST(HookFd, AbiEdgesAndLimit) {
     EXPECT_EQ(on_read, 5u * (KVIEW_MAX_VIEW_HOOKS / 4))
         << "every hook on vfs_read counted each read";
     fds.clear();
+}
+
+// Tracepoint programs of syscalls:sys_enter_read / sys_exit_read (ABI 1.2)
+// on syscall hooks, through a descriptor and through HOOK_ADD: they see the
+// kernel's syscall tracepoint context (the number, read's count argument,
+// its return value) for the target's reads only. Refused with the kernel's
+// errnos: on a kprobe hook (EINVAL, as a kprobe event refuses them), and
+// reading past the context (EACCES, as the kernel's max_ctx_offset check).
+TEST(HookFd, SyscallTracepointPrograms) {
+    constexpr uint32_t N = 600, M = 900;
+    guest::Child p, q;
+    auto a = load(), b = load();
+    auto v = kview::View::create(p.pid());
+    ASSERT_TRUE(v.ok()) << v.error().message();
+    auto hk = v.value().hook_fd(KVIEW_HOOK_KPROBE, "vfs_read");
+    ASSERT_TRUE(hk.ok()) << hk.error().message();
+    errno = 0;
+    EXPECT_EQ(ioctl(hk.value().fd.get(), PERF_EVENT_IOC_SET_BPF, prog_fd(a, "tp_enter")), -1);
+    EXPECT_EQ(errno, EINVAL) << "a tracepoint program on a kprobe hook";
+    auto add = v.value().add_hook(KVIEW_HOOK_KPROBE, "vfs_write", 0, 0, prog_fd(a, "tp_enter"));
+    ASSERT_FALSE(add.ok());
+    EXPECT_EQ(add.error().code, EINVAL) << "HOOK_ADD: a tracepoint program on a kprobe hook";
+
+    auto he = v.value().hook_fd(KVIEW_HOOK_SYSCALL_ENTER, "read");
+    auto hx = v.value().hook_fd(KVIEW_HOOK_SYSCALL_EXIT, "read");
+    auto hw = v.value().hook_fd(KVIEW_HOOK_SYSCALL_ENTER, "write");
+    ASSERT_TRUE(he.ok() && hx.ok() && hw.ok());
+    int fe = he.value().fd.get(), fx = hx.value().fd.get(), fw = hw.value().fd.get();
+    errno = 0;
+    EXPECT_EQ(ioctl(fx, PERF_EVENT_IOC_SET_BPF, prog_fd(a, "tp_enter")), -1);
+    EXPECT_EQ(errno, EACCES) << "an enter program reads args[2], past the exit context";
+    errno = 0;
+    EXPECT_EQ(ioctl(fw, PERF_EVENT_IOC_SET_BPF, prog_fd(a, "tp_far")), -1);
+    EXPECT_EQ(errno, EACCES) << "reads 128 bytes into the context";
+    EXPECT_EQ(ioctl(fe, PERF_EVENT_IOC_SET_BPF, prog_fd(a, "tp_enter")), 0) << strerror(errno);
+    EXPECT_EQ(ioctl(fx, PERF_EVENT_IOC_SET_BPF, prog_fd(a, "tp_exit")), 0) << strerror(errno);
+    for (int fd : {fe, fx})
+        EXPECT_EQ(ioctl(fd, PERF_EVENT_IOC_ENABLE, 0), 0);
+    auto added = v.value().add_hook(KVIEW_HOOK_SYSCALL_ENTER, "read", 0, 0, prog_fd(b, "tp_enter"));
+    ASSERT_TRUE(added.ok()) << "HOOK_ADD of a tracepoint program: " << added.error().message();
+
+    q.start_reads(M);
+    p.start_reads(N);
+    p.wait_done();
+    q.wait_done();
+    EXPECT_EQ(count_of(a, "tp_enters", p.pid()), N);
+    EXPECT_EQ(count_of(a, "tp_exits", p.pid()), N);
+    EXPECT_EQ(count_of(b, "tp_enters", p.pid()), N);
+    EXPECT_EQ(count_of(a, "tp_enters", q.pid()), 0u) << "untraced process reached a program";
+    EXPECT_EQ(count_of(a, "tp_exits", q.pid()), 0u);
+    EXPECT_EQ(stat_of(a, 0), N) << "sum of read's count argument (1 byte a read)";
+    EXPECT_EQ(stat_of(a, 1), N) << "sum of read's return values";
+    EXPECT_EQ(stat_of(a, 2), 0u) << "a context whose syscall number was not __NR_read";
+    auto st = v.value().stats();
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st.value().foreign_mm_hits, 0u);
+    for (auto id : {he.value().info.id, hx.value().info.id, added.value().id}) {
+        const auto* h = hook_of(st.value(), id);
+        ASSERT_NE(h, nullptr);
+        EXPECT_EQ(h->hits, N);
+        EXPECT_EQ(h->prog_runs, N);
+    }
+    std::printf("[ figures  ] syscall tracepoint programs on read hooks: %u reads -> enters %llu "
+                "exits %llu, count sum %llu, ret sum %llu; untraced %u reads -> 0\n",
+                N, static_cast<unsigned long long>(count_of(a, "tp_enters", p.pid())),
+                static_cast<unsigned long long>(count_of(a, "tp_exits", p.pid())),
+                static_cast<unsigned long long>(stat_of(a, 0)),
+                static_cast<unsigned long long>(stat_of(a, 1)), M);
 }
 
 } // namespace

@@ -295,4 +295,34 @@ TEST(Supervisor, ReadsPmusFromSysfs) {
     EXPECT_EQ(system(("rm -rf " + d).c_str()), 0);
 }
 
+// tracefs events/syscalls/*/id -> event names; sys_enter_/sys_exit_ names
+// -> the module's syscall hook kinds.
+TEST(Supervisor, SyscallTracepoints) {
+    char dir[] = "/tmp/kview-events-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    std::string d = dir;
+    ASSERT_EQ(
+        system(("mkdir -p " + d + "/syscalls/sys_enter_openat " + d + "/syscalls/sys_exit_read " +
+                d + "/syscalls/enable && echo 631 > " + d +
+                "/syscalls/sys_enter_openat/id && echo 712 > " + d + "/syscalls/sys_exit_read/id")
+                   .c_str()),
+        0);
+    auto m = sv::read_syscall_tracepoints(d);
+    EXPECT_EQ(m,
+              (std::map<uint64_t, std::string>{{631, "sys_enter_openat"}, {712, "sys_exit_read"}}));
+    EXPECT_TRUE(sv::read_syscall_tracepoints(d + "/nothing").empty());
+    EXPECT_EQ(system(("rm -rf " + d).c_str()), 0);
+
+    uint32_t kind = 0;
+    std::string sys;
+    ASSERT_TRUE(sv::parse_syscall_event("sys_enter_openat", kind, sys));
+    EXPECT_EQ(kind, unsigned{KVIEW_HOOK_SYSCALL_ENTER});
+    EXPECT_EQ(sys, "openat");
+    ASSERT_TRUE(sv::parse_syscall_event("sys_exit_read", kind, sys));
+    EXPECT_EQ(kind, unsigned{KVIEW_HOOK_SYSCALL_EXIT});
+    EXPECT_EQ(sys, "read");
+    for (const char* bad : {"sys_enter_", "sys_exit_", "sched_switch", "enable", ""})
+        EXPECT_FALSE(sv::parse_syscall_event(bad, kind, sys)) << bad;
+}
+
 } // namespace

@@ -42,8 +42,13 @@
  *   With KVIEW_HOOK_F_BPF in @flags, the BPF_PROG_TYPE_KPROBE program
  *   @prog_fd runs on every hit of the view (ctx: the hit's pt_regs; return
  *   hooks: the registers at return), like a kprobe-attached program, with
- *   @cookie as its bpf_get_attach_cookie(). EBADF bad fd; EINVAL not a
- *   kprobe program, kprobe.multi, sleepable, or using bpf_override_return.
+ *   @cookie as its bpf_get_attach_cookie(). On a SYSCALL_ENTER/_EXIT hook
+ *   (ABI 1.2) a BPF_PROG_TYPE_TRACEPOINT program may run instead, with the
+ *   context of the syscalls:sys_enter_<name> / sys_exit_<name> tracepoint
+ *   (docs/abi.md). EBADF bad fd; EINVAL not a kprobe program (nor a
+ *   tracepoint program on a syscall hook), kprobe.multi, sleepable, or
+ *   using bpf_override_return; EACCES a tracepoint program reading past
+ *   the context.
  *   Errnos: ENOENT unknown symbol; EINVAL bad kind/offset/not an instruction
  *   boundary/address outside the kernel image text; EADDRNOTAVAIL address the
  *   kernel refuses to probe (blacklisted, jump-label, static-call, BUG or
@@ -70,7 +75,9 @@
  * KVIEW_IOC_HOOK_FD (ABI 1.1) -- plant a hook like KVIEW_IOC_HOOK_ADD, but
  *   behind a new descriptor of its own (@fd, O_CLOEXEC) that speaks the
  *   perf_event ioctls a kprobe perf event does: PERF_EVENT_IOC_SET_BPF (a
- *   BPF_PROG_TYPE_KPROBE program fd, resolved in the caller's fd table),
+ *   BPF_PROG_TYPE_KPROBE program fd, resolved in the caller's fd table; on
+ *   a syscall hook also a BPF_PROG_TYPE_TRACEPOINT one, ABI 1.2, as a
+ *   syscalls:sys_enter_* / sys_exit_* tracepoint event takes it),
  *   PERF_EVENT_IOC_ENABLE / _DISABLE (the program runs only while enabled),
  *   PERF_EVENT_IOC_ID, PERF_EVENT_IOC_QUERY_BPF. Several hook descriptors may
  *   sit on one address of one view (no EEXIST); at most KVIEW_MAX_VIEW_HOOKS
@@ -87,7 +94,7 @@
 #include <linux/types.h>
 
 #define KVIEW_ABI_MAJOR 1
-#define KVIEW_ABI_MINOR 1
+#define KVIEW_ABI_MINOR 2
 
 #define KVIEW_DEVICE_NAME "kview"
 #define KVIEW_DEVICE_PATH "/dev/kview"

@@ -8,7 +8,11 @@
 //       -> a hook descriptor of the view (KVIEW_IOC_HOOK_FD), installed in
 //          the tool with SECCOMP_IOCTL_NOTIF_ADDFD; the tool's own
 //          PERF_EVENT_IOC_SET_BPF / ENABLE / DISABLE go to the module
-//   perf_event_open(tracepoint)          -> EOPNOTSUPP (global), or through
+//   perf_event_open(tracepoint syscalls:sys_enter_NAME / sys_exit_NAME)
+//       -> a hook descriptor on syscall NAME (KVIEW_HOOK_SYSCALL_ENTER /
+//          _EXIT); the module runs the tool's tracepoint program on it with
+//          the tracepoint's context (module ABI 1.2)
+//   perf_event_open(any other tracepoint) -> EOPNOTSUPP (global), or through
 //   bpf(BPF_LINK_CREATE, BPF_PERF_EVENT) -> EINVAL (libbpf then uses SET_BPF)
 //   bpf(BPF_LINK_CREATE, kprobe.multi / fentry / fexit / fmod_ret / lsm),
 //   bpf(BPF_RAW_TRACEPOINT_OPEN), bpf(BPF_PROG_LOAD of fentry / fexit /
@@ -28,6 +32,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -67,6 +72,15 @@ struct BpfVerdict {
     std::string what;    // e.g. "BPF_LINK_CREATE(kprobe_multi)"
 };
 [[nodiscard]] BpfVerdict classify_bpf(int cmd, const void* attr, size_t len, bool allow_global);
+
+// The syscall tracepoints of this kernel: event id -> "sys_enter_openat",
+// read from <events>/syscalls/*/id (tracefs events directory). Empty if
+// the directory is missing.
+[[nodiscard]] std::map<uint64_t, std::string> read_syscall_tracepoints(const std::string& events);
+// "sys_enter_NAME" -> KVIEW_HOOK_SYSCALL_ENTER and NAME, "sys_exit_NAME" ->
+// KVIEW_HOOK_SYSCALL_EXIT; false for anything else.
+[[nodiscard]] bool parse_syscall_event(const std::string& event, uint32_t& kind,
+                                       std::string& syscall);
 
 // A path whose opening for writing (or truncation) creates or clears global
 // probes: .../kprobe_events or .../dynamic_events.
@@ -133,6 +147,8 @@ class Supervisor {
   private:
     struct Answer;
     Answer on_perf_event_open(const seccomp_notif& n);
+    Answer on_tracepoint(const seccomp_notif& n, const PerfRequest& r);
+    Answer refuse_or_global(Attach a, int err);
     Answer on_bpf(const seccomp_notif& n);
     Answer on_open(const seccomp_notif& n);
     void record(Attach a);
@@ -144,6 +160,8 @@ class Supervisor {
     std::vector<Attach> attaches_;
     size_t private_ = 0;
     int64_t last_attach_ms_ = 0;
+    std::map<uint64_t, std::string> syscall_tps_; // read at the first tracepoint
+    bool syscall_tps_read_ = false;
 };
 
 } // namespace kview::supervise
