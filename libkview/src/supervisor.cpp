@@ -560,11 +560,23 @@ Supervisor::Answer Supervisor::on_tracepoint(const seccomp_notif& n, const PerfR
                                      std::to_string(view_.device().version().abi_minor) +
                                      ") runs no tracepoint program; 1.2 does"},
                                 EOPNOTSUPP);
+    return hand_hook(n, what, kind, sys, r.disabled);
+}
+
+// A hook descriptor of the view for the tool's perf_event_open (the answer
+// adds it to the tool's fd table), or the module's refusal.
+Supervisor::Answer Supervisor::hand_hook(const seccomp_notif& n, const std::string& what,
+                                         uint32_t kind, const std::string& sym, bool disabled) {
+    Answer ans;
     if (ioctl(fd(), SECCOMP_IOCTL_NOTIF_ID_VALID, &n.id) != 0)
-        return ans;
-    auto h = view_.hook_fd(kind, sys, 0, 0, r.disabled ? KVIEW_HOOK_FD_DISABLED : 0);
-    if (!h.ok())
-        return refuse_or_global({Attach::Refused, what, h.error().hint}, h.error().code);
+        return ans; // the caller is gone: nothing to answer
+    auto h = view_.hook_fd(kind, sym, 0, 0, disabled ? KVIEW_HOOK_FD_DISABLED : 0);
+    if (!h.ok()) {
+        std::string why = h.error().hint, mod;
+        if (h.error().code == EINVAL && !(mod = module_of(sym)).empty())
+            why = "a function of module " + mod + ": module text is not in views yet";
+        return refuse_or_global({Attach::Refused, what, why}, h.error().code);
+    }
     last_attach_ms_ = now_ms();
     record({Attach::Private, what, {}, 0, h.value().info.id});
     ans.kind = Answer::AddFd;
@@ -608,22 +620,8 @@ Supervisor::Answer Supervisor::on_perf_event_open(const seccomp_notif& n) {
     if (r.offset)
         return refuse_or_global({Attach::Refused, what, "offsets other than 0 are not supported"},
                                 EOPNOTSUPP);
-    if (ioctl(fd(), SECCOMP_IOCTL_NOTIF_ID_VALID, &n.id) != 0)
-        return ans; // the caller is gone: nothing to answer
-    auto h = view_.hook_fd(r.retprobe ? KVIEW_HOOK_KRETPROBE : KVIEW_HOOK_KPROBE, sym, 0, 0,
-                           r.disabled ? KVIEW_HOOK_FD_DISABLED : 0);
-    if (!h.ok()) {
-        std::string why = h.error().hint, mod;
-        if (h.error().code == EINVAL && !(mod = module_of(sym)).empty())
-            why = "a function of module " + mod + ": module text is not in views yet";
-        return refuse_or_global({Attach::Refused, what, why}, h.error().code);
-    }
-    last_attach_ms_ = now_ms();
-    record({Attach::Private, what, {}, 0, h.value().info.id});
-    ans.kind = Answer::AddFd;
-    ans.fd = std::move(h.value().fd);
-    ans.cloexec = n.data.args[4] & PERF_FLAG_FD_CLOEXEC;
-    return ans;
+    return hand_hook(n, what, r.retprobe ? KVIEW_HOOK_KRETPROBE : KVIEW_HOOK_KPROBE, sym,
+                     r.disabled);
 }
 
 Supervisor::Answer Supervisor::on_bpf(const seccomp_notif& n) {

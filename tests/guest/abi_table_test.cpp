@@ -319,7 +319,9 @@ std::vector<Case> rows_hook_fd() {
 // The rows specific to each ioctl, in the uapi header's order.
 std::vector<Case> specific_rows() {
     std::vector<Case> t;
-    for (auto rows : {rows_get_version, rows_any_ioctl, rows_view_create, rows_hook_add, rows_view_stats, rows_read_text, rows_global_stats, rows_list_views, rows_hook_fd})
+    for (auto rows :
+         {rows_get_version, rows_any_ioctl, rows_view_create, rows_hook_add, rows_view_stats,
+          rows_read_text, rows_global_stats, rows_list_views, rows_hook_fd})
         for (auto& c : rows())
             t.push_back(std::move(c));
     return t;
@@ -390,7 +392,8 @@ TEST(AbiTable, ExactErrnoAndNoSideEffect) {
             kview_view_stats s{};
             s.size = sizeof(s);
             if (do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &s) == 0) {
-                EXPECT_LE(s.nr_hooks, 1u) << c.ioctl << " / " << c.input << ": a refused hook stayed";
+                EXPECT_LE(s.nr_hooks, 1u)
+                    << c.ioctl << " / " << c.input << ": a refused hook stayed";
             }
         }
         ::close(e.fd);
@@ -401,5 +404,6 @@ TEST(AbiTable, ExactErrnoAndNoSideEffect) {
                     got ? strerrorname_np(got) : "0");
         n++;
     }
-    std::printf("[ figures  ] ABI input table: %zu cases over %zu ioctls\n", n, header_ioctls().size());
+    std::printf("[ figures  ] ABI input table: %zu cases over %zu ioctls\n", n,
+                header_ioctls().size());
 }

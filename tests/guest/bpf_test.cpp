@@ -30,13 +30,6 @@ uint64_t count_of(const kview::BpfObject& obj, const char* map, pid_t pid) {
     return v;
 }
 
-kview::BpfObject load() {
-    auto o = kview::BpfObject::load(KVIEW_TEST_BPF_OBJ);
-    if (!o.ok())
-        ADD_FAILURE() << o.error().message();
-    return std::move(o.value());
-}
-
 // What bpf_get_func_ip() returned in the entry program (0: never ran).
 uint64_t func_ip_of(const kview::BpfObject& obj) {
     auto fd = obj.map_fd("func_ip");
@@ -63,7 +56,7 @@ void on_perf(void* ctx, int, void* data, uint32_t size) {
 TEST(Bpf, ProgramThroughViewSeesOnlyTarget) {
     constexpr uint32_t N = 3000, M = 7000;
     guest::Child p, q;
-    auto obj = load();
+    auto obj = guest::test_bpf();
     PerfCount pc{p.pid()};
     auto pfd = obj.map_fd("perf_out");
     ASSERT_TRUE(pfd.ok());
@@ -112,7 +105,7 @@ TEST(Bpf, ProgramThroughViewSeesOnlyTarget) {
 TEST(Bpf, ControlGlobalAttachSeesEverybody) {
     constexpr uint32_t N = 1000, M = 2000;
     guest::Child p, q;
-    auto obj = load();
+    auto obj = guest::test_bpf();
     bpf_program* prog = bpf_object__find_program_by_name(obj.raw(), "count_entry");
     ASSERT_NE(prog, nullptr);
     bpf_link* link = bpf_program__attach_kprobe(prog, false, "vfs_read");
@@ -201,7 +194,7 @@ namespace {
 TEST(Bpf, SharedTextModeFiltersInModule) {
     constexpr uint32_t N = 1000, M = 3000;
     guest::Child p, q;
-    auto obj = load();
+    auto obj = guest::test_bpf();
     auto v = kview::View::create(p.pid(), KVIEW_VIEW_SHARED_TEXT);
     ASSERT_TRUE(v.ok()) << v.error().message();
     auto n = obj.attach_all(v.value());

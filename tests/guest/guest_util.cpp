@@ -82,6 +82,13 @@ std::string body(const std::string& func) {
     return func + "+" + std::to_string(body_offset());
 }
 
+kview::BpfObject test_bpf() {
+    auto o = kview::BpfObject::load(KVIEW_TEST_BPF_OBJ);
+    if (!o.ok())
+        ADD_FAILURE() << o.error().message();
+    return std::move(o).value();
+}
+
 kview::GlobalStats global() {
     auto d = kview::Device::open();
     EXPECT_TRUE(d.ok());

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kview/bpf.hpp"
 #include "kview/device.hpp"
 
 #include <cstdlib>
@@ -59,6 +60,10 @@ bool kernel_ibt();
 // with IBT: 5 or 9. body("vfs_read") is "vfs_read+5" or "vfs_read+9".
 int body_offset();
 std::string body(const std::string& func);
+
+// The guest tests' BPF object (tests/guest/bpf/count_reads.bpf.c), loaded;
+// a failure to load fails the test (value() throws, gtest reports it).
+kview::BpfObject test_bpf();
 
 // The module's global counters (a failed read is a test failure).
 kview::GlobalStats global();

@@ -59,20 +59,13 @@ uint64_t stat_of(const kview::BpfObject& obj, uint32_t key) {
     return v;
 }
 
-kview::BpfObject load() {
-    auto o = kview::BpfObject::load(KVIEW_TEST_BPF_OBJ);
-    if (!o.ok())
-        ADD_FAILURE() << o.error().message();
-    return std::move(o.value());
-}
-
 // Two programs (two objects) on vfs_read of one view, each through its own
 // descriptor: both see exactly the target's reads; an untraced process
 // running the same reads reaches neither.
 TEST(HookFd, TwoProgramsOnOneSite) {
     constexpr uint32_t N = 700, M = 1500;
     guest::Child p, q;
-    auto a = load(), b = load();
+    auto a = guest::test_bpf(), b = guest::test_bpf();
     auto v = kview::View::create(p.pid());
     ASSERT_TRUE(v.ok()) << v.error().message();
     auto ha = v.value().hook_fd(KVIEW_HOOK_KPROBE, "vfs_read");
@@ -127,7 +120,7 @@ TEST(HookFd, TwoProgramsOnOneSite) {
 // close detaches it; the view outlives its descriptor while hook fds live.
 TEST(HookFd, DisableEnableAndDetachOnClose) {
     guest::Child p;
-    auto obj = load();
+    auto obj = guest::test_bpf();
     auto v = kview::View::create(p.pid());
     ASSERT_TRUE(v.ok()) << v.error().message();
     auto h = v.value().hook_fd(KVIEW_HOOK_KPROBE, "vfs_read", 0, 0, KVIEW_HOOK_FD_DISABLED);
@@ -264,7 +257,7 @@ TEST(HookFd, AbiEdgesAndLimit) {
 TEST(HookFd, SyscallTracepointPrograms) {
     constexpr uint32_t N = 600, M = 900;
     guest::Child p, q;
-    auto a = load(), b = load();
+    auto a = guest::test_bpf(), b = guest::test_bpf();
     auto v = kview::View::create(p.pid());
     ASSERT_TRUE(v.ok()) << v.error().message();
     auto hk = v.value().hook_fd(KVIEW_HOOK_KPROBE, "vfs_read");

@@ -33,6 +33,8 @@ bpftrace_tools=(
 	"opensnoop.bt|/usr/sbin/opensnoop.bt"
 	"killsnoop.bt|/usr/sbin/killsnoop.bt"
 	"syncsnoop.bt|/usr/sbin/syncsnoop.bt"
+	"execsnoop.bt|/usr/sbin/execsnoop.bt"
+	"statsnoop.bt|/usr/sbin/statsnoop.bt"
 	"bpftrace one-liner|bpftrace -e 'kprobe:vfs_read { @[comm] = count(); } kretprobe:vfs_read { @r = hist(retval); }'"
 )
 bcc_tools=(

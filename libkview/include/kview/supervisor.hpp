@@ -149,6 +149,8 @@ class Supervisor {
     Answer on_perf_event_open(const seccomp_notif& n);
     Answer on_tracepoint(const seccomp_notif& n, const PerfRequest& r);
     Answer refuse_or_global(Attach a, int err);
+    Answer hand_hook(const seccomp_notif& n, const std::string& what, uint32_t kind,
+                     const std::string& sym, bool disabled);
     Answer on_bpf(const seccomp_notif& n);
     Answer on_open(const seccomp_notif& n);
     void record(Attach a);
