@@ -161,7 +161,11 @@ EOF
 	fi
 } >"$cfg/cmd.sh"
 
-append="console=ttyS0 quiet panic=-1 panic_on_warn=0${pti:+ $pti}${extra_append:+ $extra_append}"
+# loglevel=5 after quiet: warnings and the register/stack dumps of a soft
+# lockup reach the console (a wedged guest cannot run dmesg); softlockup_panic
+# ends such a guest at once (panic=-1 reboots, -no-reboot exits) instead of at
+# the timeout. A soft lockup fails the dmesg scan anyway: no verdict changes.
+append="console=ttyS0 quiet loglevel=5 softlockup_panic=1 panic=-1 panic_on_warn=0${pti:+ $pti}${extra_append:+ $extra_append}"
 qemu=(
 	qemu-system-x86_64
 	-machine pc -accel "$accel" -cpu "$cpu" -smp "$smp" -m "$mem"
