@@ -34,6 +34,7 @@ static LIST_HEAD(sites);
 #define SITE_POLL_INTERVAL (HZ / 4)
 static void site_poll_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(site_poll, site_poll_fn);
+static void sites_retire(bool all);
 
 /*
  * Let the aggregator holding our kprobe run our handler: enable our child
@@ -74,14 +75,20 @@ static void site_poll_fn(struct work_struct *work)
 		else if (!list_empty(&s->kp.list) && kprobe_disabled(&s->kp))
 			site_child_enable(s);
 	}
+	sites_retire(false);
 	if (!list_empty(&sites))
 		schedule_delayed_work(&site_poll, SITE_POLL_INTERVAL);
 	mutex_unlock(&site_lock);
 }
 
+/* Module exit: no view is left, so every site is idle. */
 void kview_hooks_exit(void)
 {
 	cancel_delayed_work_sync(&site_poll);
+	mutex_lock(&site_lock);
+	sites_retire(true);
+	WARN_ON_ONCE(!list_empty(&sites));
+	mutex_unlock(&site_lock);
 }
 
 /* Return instances per site: tasks of the view inside the function at once. */
@@ -130,7 +137,7 @@ static struct kview_site *site_get(unsigned long addr, bool shared)
 	mutex_lock(&site_lock);
 	list_for_each_entry(s, &sites, node) {
 		if (!shared && (unsigned long)s->kp.addr == addr) {
-			s->refs++;
+			s->refs++;	/* perhaps an idle one (site_drop()) */
 			goto out;
 		}
 	}
@@ -184,18 +191,34 @@ out:
 }
 
 /*
- * Drop a reference to @s. The last one takes the site out of the list and
- * stops its rethook: pending returns run no handler from now on, their
- * nodes are freed by the rethook core when they come back. It returns the
- * site's kprobe, which sites_free() must unregister before site_lock is
+ * How long a private site stays registered after its last hook left: a
+ * view made again on the same function (the next run of a tool, the next
+ * session) reuses it, and the sites of many closes leave together, with
+ * one grace period (unregister_kprobes()) for all of them. A disabled
+ * kprobe changes nothing that others run (the int3 lives only in private
+ * copies); it is listed in debugfs meanwhile.
+ */
+#define SITE_LINGER HZ
+
+/*
+ * Drop a reference to @s. A private site's last one leaves it idle, for
+ * sites_retire(); a shared-text site's last one takes it out of the list
+ * and stops its rethook (pending returns run no handler from now on, their
+ * nodes are freed by the rethook core when they come back), and returns
+ * its kprobe, which sites_free() must unregister before site_lock is
  * released: site_get() must not register a new kprobe at this address
  * meanwhile (both at once would form an aggregator, and one being lazily
- * unoptimized is rescued armed by the kprobe core). Caller holds site_lock.
+ * unoptimized is rescued armed by the kprobe core). Caller holds
+ * site_lock.
  */
 static struct kprobe *site_drop(struct kview_site *s)
 {
 	if (--s->refs)
 		return NULL;
+	if (!s->shared) {	/* idle until sites_retire() */
+		s->idle_since = jiffies;
+		return NULL;
+	}
 	list_del_init(&s->node);
 	if (s->rh)
 		kv_sym.rethook_free(s->rh);
@@ -219,6 +242,35 @@ static void sites_free(struct kprobe **kps, int n)
 	cond_synchronize_rcu(gp);
 	for (i = 0; i < n; i++)
 		kfree(container_of(kps[i], struct kview_site, kp));
+}
+
+#define KVIEW_SITE_BATCH 16
+
+/*
+ * Unregister the private sites idle for SITE_LINGER (@all: every idle
+ * one), KVIEW_SITE_BATCH at a time. Caller holds site_lock.
+ */
+static void sites_retire(bool all)
+{
+	struct kprobe *kps[KVIEW_SITE_BATCH];
+	struct kview_site *s, *next;
+	int n = 0;
+
+	list_for_each_entry_safe(s, next, &sites, node) {
+		if (s->refs ||
+		    (!all && time_before(jiffies, s->idle_since + SITE_LINGER)))
+			continue;
+		list_del_init(&s->node);
+		if (s->rh)
+			kv_sym.rethook_free(s->rh);
+		kps[n] = &s->kp;
+		if (++n == KVIEW_SITE_BATCH) {
+			sites_free(kps, n);
+			n = 0;
+		}
+	}
+	if (n)
+		sites_free(kps, n);
 }
 
 static void site_put(struct kview_site *s)
@@ -482,20 +534,19 @@ int kview_follow_init(struct kview_view *v)
 	return err;
 }
 
-#define KVIEW_SITE_BATCH 16
-
 /*
  * Detach every hook of an unmapped view from its site; the last user of a
- * site unregisters its kprobe. The private copies are freed by the caller
- * after this returns, hook memory after kview_view_free(). One grace period
- * for the whole view (KVIEW_SITE_BATCH sites at a time): on PREEMPT_RT
- * each one wakes RCU's and the timers' RT threads, whose sleep again sends
- * other CPUs push IPIs (docs/design.md §7, R3).
+ * shared-text site unregisters its kprobe (one grace period for a batch of
+ * KVIEW_SITE_BATCH), private sites go idle (site_drop()). The private
+ * copies are freed by the caller after this returns; the hooks and their
+ * programs, which a handler that started before may still be running, by
+ * kview_hooks_free() after a grace period nobody waits for here: on
+ * PREEMPT_RT each one wakes RCU's and the timers' RT threads, whose sleep
+ * again sends other CPUs push IPIs (docs/design.md §7, R3).
  */
 void kview_hooks_release(struct kview_view *v)
 {
 	struct kprobe *kps[KVIEW_SITE_BATCH];
-	unsigned long gp;
 	int n = 0;
 	u32 i;
 
@@ -503,7 +554,6 @@ void kview_hooks_release(struct kview_view *v)
 	mutex_lock(&site_lock);
 	for (i = 0; i < v->nr_hooks; i++)
 		list_del_rcu(&v->hooks[i]->site_node);
-	gp = get_state_synchronize_rcu();
 	for (i = 0; i < v->nr_hooks; i++) {
 		kps[n] = site_drop(v->hooks[i]->site);
 		if (kps[n] && ++n == KVIEW_SITE_BATCH) {
@@ -514,8 +564,17 @@ void kview_hooks_release(struct kview_view *v)
 	if (n)
 		sites_free(kps, n);
 	mutex_unlock(&site_lock);
-	cond_synchronize_rcu(gp);	/* no handler still walks our hooks */
-	for (i = 0; i < v->nr_hooks; i++)
+}
+
+/* A grace period after kview_hooks_release(): no handler sees them. */
+void kview_hooks_free(struct kview_view *v)
+{
+	u32 i;
+
+	for (i = 0; i < v->nr_hooks; i++) {
 		if (v->hooks[i]->prog)
 			bpf_prog_put(v->hooks[i]->prog);
+		kfree(v->hooks[i]);
+	}
+	kvfree(v->hooks);
 }

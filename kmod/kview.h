@@ -200,7 +200,8 @@ struct kview_site {
 	struct list_head node;		/* in the global site list */
 	struct kprobe kp;
 	struct list_head subs;		/* struct kview_hook, RCU */
-	unsigned int refs;
+	unsigned int refs;		/* 0: idle, registered until retired */
+	unsigned long idle_since;	/* jiffies, when refs went 0 */
 	struct rethook *rh;		/* return hooks at this site, or NULL */
 	atomic64_t unmatched;		/* int3 hits no view claimed */
 	atomic_t shared_armed;		/* a foreign mm hit: armed in shared text */
@@ -246,7 +247,9 @@ struct kview_view {
 	atomic64_t mirrored_writes;
 	u64 table_pages;
 	u64 text_pages;
-	struct list_head node;		/* in the global view list (RCU) */
+	struct list_head node;		/* in the view list, then the buried */
+	unsigned long gp;		/* buried: RCU state at teardown */
+	unsigned long buried_at;	/* jiffies */
 };
 
 /* One open /dev/kview: at most one view. */
@@ -303,6 +306,7 @@ void kview_device_exit(void);
 /* lifetime.c */
 int kview_view_create(struct kview_file *f, struct kview_view_create *req);
 void kview_view_destroy(struct kview_view *v);
+void kview_views_exit(void);
 int kview_view_stats(struct kview_view *v, struct kview_view_stats *st);
 void kview_global_stats(struct kview_global_stats *st);
 
@@ -344,6 +348,7 @@ int kview_hook_add_fd(struct kview_view *v, struct kview_hook_add *req,
 int kview_get_prog(int fd, u32 kind, struct bpf_prog **out);
 int kview_follow_init(struct kview_view *v);
 void kview_hooks_release(struct kview_view *v);
+void kview_hooks_free(struct kview_view *v);
 void kview_hooks_exit(void);
 
 /* hit.c */

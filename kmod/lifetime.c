@@ -13,10 +13,12 @@
 #include <linux/capability.h>
 #include <linux/pid.h>
 #include <linux/ptrace.h>
+#include <linux/rcupdate.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 #include "kview.h"
 
 static u32 next_view_id;		/* under kview_views_lock */
@@ -30,17 +32,109 @@ static bool kview_capable(void)
 }
 
 /*
+ * Torn-down views whose hooks a handler that started before the teardown
+ * may still be walking (hit.c, under RCU): their hooks and programs, slots
+ * and the view itself are freed after a grace period. None is forced per
+ * view: on PREEMPT_RT each grace period wakes RCU's RT threads, whose
+ * going back to sleep makes the RT scheduler push-IPI other CPUs (R3,
+ * docs/design.md §7). A poll frees the views whose grace period the system
+ * completed by itself, and forces one for all that are left only after
+ * BURY_LINGER or when BURY_MAX wait. Module exit frees the rest.
+ */
+#define BURY_POLL (HZ / 4)
+#define BURY_LINGER (5 * HZ)
+#define BURY_MAX 64
+
+static DEFINE_MUTEX(buried_lock);
+static LIST_HEAD(buried);		/* oldest first */
+static unsigned int nr_buried;
+static void bury_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(bury_work, bury_fn);
+
+static void view_free(struct kview_view *v)
+{
+	u32 i;
+
+	kview_hooks_free(v);
+	for (i = 0; i < v->nr_mms; i++) {
+		if (!v->mms[i])
+			continue;	/* reaped */
+		mmdrop(v->mms[i]);
+		put_pid(v->tgids[i]);
+	}
+	kfree(v);
+}
+
+static void bury(struct kview_view *v)
+{
+	v->gp = get_state_synchronize_rcu();
+	v->buried_at = jiffies;
+	mutex_lock(&buried_lock);
+	list_add_tail(&v->node, &buried);
+	if (++nr_buried >= BURY_MAX)
+		mod_delayed_work(system_wq, &bury_work, 0);
+	else
+		schedule_delayed_work(&bury_work, BURY_POLL);
+	mutex_unlock(&buried_lock);
+}
+
+/* Take the buried views that may be freed now (@all: every one) off the list. */
+static void take_buried(struct list_head *out, bool all)
+{
+	struct kview_view *v, *next, *oldest;
+
+	mutex_lock(&buried_lock);
+	oldest = list_first_entry_or_null(&buried, struct kview_view, node);
+	if (oldest && (nr_buried >= BURY_MAX ||
+		       time_after_eq(jiffies, oldest->buried_at + BURY_LINGER)))
+		all = true;
+	list_for_each_entry_safe(v, next, &buried, node) {
+		if (all || poll_state_synchronize_rcu(v->gp)) {
+			list_move_tail(&v->node, out);
+			nr_buried--;
+		}
+	}
+	if (!list_empty(&buried))
+		schedule_delayed_work(&bury_work, BURY_POLL);
+	mutex_unlock(&buried_lock);
+}
+
+static void free_buried(bool all)
+{
+	struct kview_view *v, *next;
+	LIST_HEAD(free);
+
+	take_buried(&free, all);
+	if (list_empty(&free))
+		return;
+	/* the newest one's grace period covers all of them */
+	cond_synchronize_rcu(list_last_entry(&free, struct kview_view, node)->gp);
+	list_for_each_entry_safe(v, next, &free, node)
+		view_free(v);
+}
+
+static void bury_fn(struct work_struct *work)
+{
+	free_buried(false);
+}
+
+/* Module exit: no file is open, so no view is made or torn down any more. */
+void kview_views_exit(void)
+{
+	cancel_delayed_work_sync(&bury_work);
+	free_buried(true);
+}
+
+/*
  * Teardown order: leave the view list (the reaper and the ioctls walk it
  * under kview_views_lock only, so no grace period is needed here), restore
  * every top-level entry + flush (no address space joins a dying view),
  * stop mirroring into the private pages, detach hooks (kprobes, rethooks:
- * the one grace period of a teardown, kview_hooks_release()), free pages
- * and tables, drop the mms.
+ * kview_hooks_release()), free pages and tables; then bury what a running
+ * handler may still read.
  */
 void kview_view_destroy(struct kview_view *v)
 {
-	u32 i;
-
 	mutex_lock(&kview_views_lock);
 	list_del(&v->node);
 	mutex_unlock(&kview_views_lock);
@@ -51,19 +145,9 @@ void kview_view_destroy(struct kview_view *v)
 	kview_hooks_release(v);
 	kview_pages_free(v);
 	kview_tables_free(v);
-	for (i = 0; i < v->nr_hooks; i++)
-		kfree(v->hooks[i]);
-	kvfree(v->hooks);
 	mutex_unlock(&v->lock);
-
-	for (i = 0; i < v->nr_mms; i++) {
-		if (!v->mms[i])
-			continue;	/* reaped */
-		mmdrop(v->mms[i]);
-		put_pid(v->tgids[i]);
-	}
-	kfree(v);
 	atomic64_inc(&views_destroyed);
+	bury(v);
 }
 
 /* A view of @task, its address space @mm in slot 0; not listed yet. */

@@ -36,6 +36,7 @@ static int __init kview_init(void)
 static void __exit kview_exit(void)
 {
 	kview_device_exit();
+	kview_views_exit();
 	kview_reap_exit();
 	kview_hooks_exit();
 	kview_mirror_exit();

@@ -277,7 +277,7 @@ TEST(Footprint, SharedKernelIsUnchangedByKview) {
         std::printf("[ figures  ] live views: %zu documented residual changes:\n%s",
                     dl.excused.size(), lines(dl.excused, 40).c_str());
     }
-    sleep(2); // the coherence kprobe outlives the last private page by 1 s
+    sleep(3); // the coherence kprobe and idle sites outlive the last view by 1 s
     Snapshot closed = snapshot(syms);
     ASSERT_TRUE(closed.ok);
     d = diff(syms, none, closed, no, modules);
