@@ -218,9 +218,16 @@ TEST(Run, Kill9LeavesNothingAttached) {
     auto after = guest::global();
     EXPECT_EQ(after.live_views, before.live_views);
     EXPECT_EQ(after.pages, before.pages);
-    EXPECT_EQ(guest::read_file("/sys/kernel/debug/kprobes/list").find("vfs_read"),
-              std::string::npos)
-        << guest::read_file("/sys/kernel/debug/kprobes/list");
+    // kview's disabled kprobe at vfs_read stays registered 1 s after the
+    // last view hooking it (hook.c, SITE_LINGER), then goes
+    const auto listed = [] {
+        return guest::read_file("/sys/kernel/debug/kprobes/list").find("vfs_read") !=
+               std::string::npos;
+    };
+    t0 = std::chrono::steady_clock::now();
+    while (listed() && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_FALSE(listed()) << guest::read_file("/sys/kernel/debug/kprobes/list");
 }
 
 // bcc: funccount-bpfcc (python, its own perf_event_open + SET_BPF) on the
