@@ -40,22 +40,40 @@ uint64_t kprobe_hits(const std::string& t, const std::string& name, uint64_t dfl
 
 // P's private page of every hook equals the shared page but at our int3s,
 // which are in place (the one at lost_addr only if its hook is not lost).
+// Bytes of the page at @addr where P's copy and the shared page differ,
+// hook bytes apart (which must hold our int3, unless lost).
+size_t page_diffs(Child& p, const std::vector<uint64_t>& hooks, uint64_t addr, bool check_hooks) {
+    auto mine = p.read_text(addr);
+    auto shared = shared_text(addr);
+    size_t diffs = 0;
+    for (size_t i = 0; i < 4096; i++) {
+        bool is_hook = false;
+        for (uint64_t h : hooks)
+            is_hook |= (h & ~4095ULL) == (addr & ~4095ULL) && (h & 4095) == i;
+        if (is_hook) {
+            if (check_hooks) {
+                EXPECT_EQ(mine[i], 0xcc) << "hook byte at +" << i;
+            }
+            continue;
+        }
+        diffs += mine[i] != shared[i];
+    }
+    return diffs;
+}
+
+// The two pages are read one after the other, so a patch landing in
+// between (the kprobe optimizer runs after an RCU-tasks grace period,
+// seconds later under TCG: final run of 2026-12-02, 4 bytes of a jump) shows
+// as a difference once; a real drift stays. One re-read after 1 s.
 void expect_coherent(Child& p, const std::vector<uint64_t>& hooks, uint64_t lost_addr, bool lost) {
     for (uint64_t addr : hooks) {
-        auto mine = p.read_text(addr);
-        auto shared = shared_text(addr);
-        size_t diffs = 0;
-        for (size_t i = 0; i < 4096; i++) {
-            bool is_hook = false;
-            for (uint64_t h : hooks)
-                is_hook |= (h & ~4095ULL) == (addr & ~4095ULL) && (h & 4095) == i;
-            if (is_hook) {
-                if (!lost || addr != lost_addr) {
-                    EXPECT_EQ(mine[i], 0xcc) << "hook byte at +" << i;
-                }
-                continue;
-            }
-            diffs += mine[i] != shared[i];
+        const bool check_hooks = !lost || addr != lost_addr;
+        size_t diffs = page_diffs(p, hooks, addr, check_hooks);
+        if (diffs) {
+            std::printf("[ figures  ] coherence: %zu bytes differed at %llx, re-read after 1 s\n",
+                        diffs, static_cast<unsigned long long>(addr));
+            usleep(1000 * 1000);
+            diffs = page_diffs(p, hooks, addr, false);
         }
         EXPECT_EQ(diffs, 0u) << "private page of " << std::hex << addr << " drifted";
     }
