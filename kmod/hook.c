@@ -202,36 +202,29 @@ out:
 
 /*
  * Drop a reference to @s. A private site's last one leaves it idle, for
- * sites_retire(); a shared-text site's last one takes it out of the list
- * and stops its rethook (pending returns run no handler from now on, their
- * nodes are freed by the rethook core when they come back), and returns
- * its kprobe, which sites_free() must unregister before site_lock is
- * released: site_get() must not register a new kprobe at this address
- * meanwhile (both at once would form an aggregator, and one being lazily
- * unoptimized is rescued armed by the kprobe core). Caller holds
- * site_lock.
+ * sites_retire(). True if @s must go now (a shared-text site's last one):
+ * the caller hands it to site_batch_add() before releasing site_lock, as
+ * site_get() must not register a new kprobe at this address meanwhile
+ * (both at once would form an aggregator, and one being lazily unoptimized
+ * is rescued armed by the kprobe core). Caller holds site_lock.
  */
-static struct kprobe *site_drop(struct kview_site *s)
+static bool site_drop(struct kview_site *s)
 {
 	if (--s->refs)
-		return NULL;
+		return false;
 	if (!s->shared) {	/* idle until sites_retire() */
 		s->idle_since = jiffies;
-		return NULL;
+		return false;
 	}
-	list_del_init(&s->node);
-	if (s->rh)
-		kv_sym.rethook_free(s->rh);
-	return &s->kp;
+	return true;
 }
 
 /*
- * Unregister and free the sites of @kps, dropped by site_drop(), with one
- * grace period for all of them: unregister_kprobes() waits for running
- * kprobe handlers with one; that it also covers the return handlers that
- * started before rethook_free() is checked, not assumed
- * (cond_synchronize_rcu() waits only if no grace period has elapsed).
- * Caller holds site_lock.
+ * Unregister and free the sites of @kps (site_batch_add()) with one grace
+ * period for all of them: unregister_kprobes() waits for running kprobe
+ * handlers with one; that it also covers the return handlers that started
+ * before rethook_free() is checked, not assumed (cond_synchronize_rcu()
+ * waits only if no grace period has elapsed). Caller holds site_lock.
  */
 static void sites_free(struct kprobe **kps, int n)
 {
@@ -246,41 +239,61 @@ static void sites_free(struct kprobe **kps, int n)
 
 #define KVIEW_SITE_BATCH 16
 
+/* Sites leaving together, KVIEW_SITE_BATCH to one sites_free(). */
+struct site_batch {
+	struct kprobe *kps[KVIEW_SITE_BATCH];
+	int n;
+};
+
+/*
+ * @s leaves: out of the list, its rethook stopped (pending returns run no
+ * handler from now on, their nodes are freed by the rethook core when they
+ * come back), its kprobe queued in @b. Caller holds site_lock.
+ */
+static void site_batch_add(struct site_batch *b, struct kview_site *s)
+{
+	list_del_init(&s->node);
+	if (s->rh)
+		kv_sym.rethook_free(s->rh);
+	b->kps[b->n++] = &s->kp;
+	if (b->n == KVIEW_SITE_BATCH) {
+		sites_free(b->kps, b->n);
+		b->n = 0;
+	}
+}
+
+/* Free what @b still holds, before site_lock is released. */
+static void site_batch_flush(struct site_batch *b)
+{
+	if (b->n)
+		sites_free(b->kps, b->n);
+	b->n = 0;
+}
+
 /*
  * Unregister the private sites idle for SITE_LINGER (@all: every idle
- * one), KVIEW_SITE_BATCH at a time. Caller holds site_lock.
+ * one). Caller holds site_lock.
  */
 static void sites_retire(bool all)
 {
-	struct kprobe *kps[KVIEW_SITE_BATCH];
+	struct site_batch b = { .n = 0 };
 	struct kview_site *s, *next;
-	int n = 0;
 
-	list_for_each_entry_safe(s, next, &sites, node) {
-		if (s->refs ||
-		    (!all && time_before(jiffies, s->idle_since + SITE_LINGER)))
-			continue;
-		list_del_init(&s->node);
-		if (s->rh)
-			kv_sym.rethook_free(s->rh);
-		kps[n] = &s->kp;
-		if (++n == KVIEW_SITE_BATCH) {
-			sites_free(kps, n);
-			n = 0;
-		}
-	}
-	if (n)
-		sites_free(kps, n);
+	list_for_each_entry_safe(s, next, &sites, node)
+		if (!s->refs &&
+		    (all || !time_before(jiffies, s->idle_since + SITE_LINGER)))
+			site_batch_add(&b, s);
+	site_batch_flush(&b);
 }
 
 static void site_put(struct kview_site *s)
 {
-	struct kprobe *kp;
+	struct site_batch b = { .n = 0 };
 
 	mutex_lock(&site_lock);
-	kp = site_drop(s);
-	if (kp)
-		sites_free(&kp, 1);
+	if (site_drop(s))
+		site_batch_add(&b, s);
+	site_batch_flush(&b);
 	mutex_unlock(&site_lock);
 }
 
@@ -546,23 +559,17 @@ int kview_follow_init(struct kview_view *v)
  */
 void kview_hooks_release(struct kview_view *v)
 {
-	struct kprobe *kps[KVIEW_SITE_BATCH];
-	int n = 0;
+	struct site_batch b = { .n = 0 };
 	u32 i;
 
 	WARN_ON_ONCE(v->installed);
 	mutex_lock(&site_lock);
 	for (i = 0; i < v->nr_hooks; i++)
 		list_del_rcu(&v->hooks[i]->site_node);
-	for (i = 0; i < v->nr_hooks; i++) {
-		kps[n] = site_drop(v->hooks[i]->site);
-		if (kps[n] && ++n == KVIEW_SITE_BATCH) {
-			sites_free(kps, n);
-			n = 0;
-		}
-	}
-	if (n)
-		sites_free(kps, n);
+	for (i = 0; i < v->nr_hooks; i++)
+		if (site_drop(v->hooks[i]->site))
+			site_batch_add(&b, v->hooks[i]->site);
+	site_batch_flush(&b);
 	mutex_unlock(&site_lock);
 }
 
