@@ -38,44 +38,67 @@ uint64_t kprobe_hits(const std::string& t, const std::string& name, uint64_t dfl
     return found;
 }
 
-// P's private page of every hook equals the shared page but at our int3s,
-// which are in place (the one at lost_addr only if its hook is not lost).
-// Bytes of the page at @addr where P's copy and the shared page differ,
-// hook bytes apart (which must hold our int3, unless lost).
-size_t page_diffs(Child& p, const std::vector<uint64_t>& hooks, uint64_t addr, bool check_hooks) {
+// What differs between P's copy of the page at @addr and the shared page:
+// bytes but at our hooks, and hooks whose byte is not our int3.
+struct PageDiff {
+    size_t bytes = 0, hooks_without_int3 = 0;
+};
+
+PageDiff page_diff(Child& p, const std::vector<uint64_t>& hooks, uint64_t addr) {
     auto mine = p.read_text(addr);
     auto shared = shared_text(addr);
-    size_t diffs = 0;
+    PageDiff d;
     for (size_t i = 0; i < 4096; i++) {
         bool is_hook = false;
         for (uint64_t h : hooks)
             is_hook |= (h & ~4095ULL) == (addr & ~4095ULL) && (h & 4095) == i;
-        if (is_hook) {
-            if (check_hooks) {
-                EXPECT_EQ(mine[i], 0xcc) << "hook byte at +" << i;
-            }
-            continue;
-        }
-        diffs += mine[i] != shared[i];
+        if (is_hook)
+            d.hooks_without_int3 += mine[i] != 0xcc;
+        else
+            d.bytes += mine[i] != shared[i];
     }
-    return diffs;
+    return d;
 }
 
-// The two pages are read one after the other, so a patch landing in
-// between (the kprobe optimizer runs after an RCU-tasks grace period,
-// seconds later under TCG: final run of 2026-12-02, 4 bytes of a jump) shows
-// as a difference once; a real drift stays. One re-read after 1 s.
-void expect_coherent(Child& p, const std::vector<uint64_t>& hooks, uint64_t lost_addr, bool lost) {
+// P's private page of every hook equals the shared page but at our int3s,
+// which are in place unless kview reports the hook lost (a covering write:
+// an optimized stock kprobe at our address puts its jump there). The kprobe
+// optimizer and unoptimizer run from a delayed work item, after an RCU-tasks
+// grace period, seconds later under TCG, so a patch can land between the
+// reads of P's page, the shared page and the hook's lost flag: final run of
+// 2026-12-02 (4 bytes of a jump) and CI of 2026-12-03 (the hook byte, the
+// lost flag read before the jump came). A state that is not consistent is
+// read again, up to 3 times 1 s apart; a real drift stays.
+void expect_coherent(Child& p, const View& v, const std::vector<uint64_t>& hooks,
+                     uint64_t lost_addr) {
+    auto lost_now = [&] {
+        const auto* h = find_hook(stats_of(v), "vfs_read", KVIEW_HOOK_KPROBE);
+        return h && h->lost;
+    };
     for (uint64_t addr : hooks) {
-        const bool check_hooks = !lost || addr != lost_addr;
-        size_t diffs = page_diffs(p, hooks, addr, check_hooks);
-        if (diffs) {
-            std::printf("[ figures  ] coherence: %zu bytes differed at %llx, re-read after 1 s\n",
-                        diffs, static_cast<unsigned long long>(addr));
-            usleep(1000 * 1000);
-            diffs = page_diffs(p, hooks, addr, false);
+        const bool may_lose = (addr & ~4095ULL) == (lost_addr & ~4095ULL);
+        PageDiff d;
+        bool lost = false;
+        for (int attempt = 0; attempt < 4; attempt++) {
+            if (attempt) {
+                std::printf("[ figures  ] coherence: at %llx %zu bytes differed, %zu hooks "
+                            "without int3 (lost: %d); re-read after 1 s\n",
+                            static_cast<unsigned long long>(addr), d.bytes, d.hooks_without_int3,
+                            lost);
+                usleep(1000 * 1000);
+            }
+            lost = lost_now();
+            d = page_diff(p, hooks, addr);
+            lost |= lost_now();
+            if (d.bytes == 0 && (d.hooks_without_int3 == 0 || (may_lose && lost)))
+                break;
         }
-        EXPECT_EQ(diffs, 0u) << "private page of " << std::hex << addr << " drifted";
+        EXPECT_EQ(d.bytes, 0u) << "private page of " << std::hex << addr << " drifted";
+        if (!(may_lose && lost)) {
+            EXPECT_EQ(d.hooks_without_int3, 0u)
+                << "a hook on the page of " << std::hex << addr
+                << " lost its int3 but kview does not report it lost";
+        }
     }
 }
 
@@ -143,7 +166,7 @@ TEST_F(Coherence, UnderLiveTextPatching) {
             const auto* b = find_hook(before, "vfs_read", KVIEW_HOOK_KPROBE);
             ASSERT_TRUE(a && b);
             EXPECT_EQ(a->hits - b->hits, 100u) << "P's hook stopped counting";
-            expect_coherent(p, hooks, hr.value().addr, a->lost);
+            expect_coherent(p, v, hooks, hr.value().addr);
         }
         // Nothing of the stock kprobe remains armed for untraced processes.
         auto s0 = stats_of(v);

@@ -314,6 +314,14 @@ fi
 
 if ((${#fails[@]})); then
 	((quiet)) && show_tail 25
+	# What failed, with its file:line and message, wherever it was in the
+	# run: the tail above shows only the end (CI keeps nothing else).
+	if failed=$(grep -E -A4 ': Failure.?$' "$console" | grep -v '^--$' | head -n 60) && [[ -n $failed ]]; then
+		echo "---- failures ($console) ----"
+		sed "s/^/[$variant] /" <<<"$failed"
+		echo "----"
+	fi
+	grep -E '\[  FAILED  \]|^run-suite: .*FAILED|^kview-fuzz: (LEAK|.*FAIL)' "$console" | grep -v 'listed below' | head -n 30 | sed "s/^/[$variant] /"
 	msg=${fails[0]}
 	for f in "${fails[@]:1}"; do msg+="; $f"; done
 	verdict 1 "$msg"
