@@ -109,13 +109,17 @@ static bool count_hit(struct kview_hook *h, bool task, struct pt_regs *regs)
 {
 	struct kview_view *v = h->view;
 	struct bpf_prog *prog;
+	atomic64_t *count;
 
 	if (task && current->mm && kview_view_has_mm(v, current->mm))
-		atomic64_inc(&h->hits);
+		count = &h->hits;
 	else if (current->active_mm && kview_view_has_mm(v, current->active_mm))
-		atomic64_inc(&h->other_hits);
+		count = &h->other_hits;
 	else
 		return false;
+	if (READ_ONCE(h->session_closed))
+		return true;	/* the view's, but nobody counts it any more */
+	atomic64_inc(count);
 	prog = READ_ONCE(h->prog);	/* a hook descriptor's may come later */
 	if (!prog || READ_ONCE(h->prog_off))
 		return true;

@@ -410,8 +410,8 @@ static void plant_int3(struct kview_view *v, struct kview_hook *h)
  * @fd: a hook descriptor's (perf_fd.c), which may share its address with
  * any other hook of the view and counts against KVIEW_MAX_VIEW_HOOKS only.
  */
-static int hook_add(struct kview_view *v, struct kview_hook_add *req, bool fd,
-		    struct kview_hook **out)
+static int hook_add(struct kview_view *v, u32 session,
+		    struct kview_hook_add *req, bool fd, struct kview_hook **out)
 {
 	bool shared = v->flags & KVIEW_VIEW_SHARED_TEXT;
 	bool internal = kview_hook_is_internal(req->kind);
@@ -423,9 +423,10 @@ static int hook_add(struct kview_view *v, struct kview_hook_add *req, bool fd,
 	err = hook_address(req, &addr, &func);
 	if (err)
 		return err;
-	/* One entry hook and one return hook per address and view. */
+	/* One entry hook and one return hook per address and session. */
 	for (i = 0; i < v->nr_hooks && !internal && !fd; i++)
 		if ((unsigned long)v->hooks[i]->site->kp.addr == addr &&
+		    v->hooks[i]->session == session &&
 		    !kview_hook_is_internal(v->hooks[i]->kind) &&
 		    !v->hooks[i]->fd &&
 		    kview_hook_is_return(v->hooks[i]->kind) ==
@@ -450,6 +451,7 @@ static int hook_add(struct kview_view *v, struct kview_hook_add *req, bool fd,
 			goto err_free;
 	}
 	h->view = v;
+	h->session = session;
 	h->fd = fd;
 	if (!req->offset && !kview_hook_is_return(req->kind))
 		kview_entry_kprobe(&h->entry_kp, func);
@@ -496,21 +498,21 @@ err_free:
 	return err;
 }
 
-int kview_hook_add(struct kview_view *v, struct kview_hook_add *req)
+int kview_hook_add(struct kview_view *v, u32 session, struct kview_hook_add *req)
 {
 	if (req->kind < KVIEW_HOOK_KPROBE || req->kind > KVIEW_HOOK_SYSCALL_EXIT)
 		return -EINVAL;
-	return hook_add(v, req, false, NULL);
+	return hook_add(v, session, req, false, NULL);
 }
 
 /* A hook descriptor's hook (perf_fd.c): no program yet, @req->flags ignored. */
-int kview_hook_add_fd(struct kview_view *v, struct kview_hook_add *req,
-		      struct kview_hook **out)
+int kview_hook_add_fd(struct kview_view *v, u32 session,
+		      struct kview_hook_add *req, struct kview_hook **out)
 {
 	if (req->kind < KVIEW_HOOK_KPROBE || req->kind > KVIEW_HOOK_SYSCALL_EXIT)
 		return -EINVAL;
 	req->flags = 0;
-	return hook_add(v, req, true, out);
+	return hook_add(v, session, req, true, out);
 }
 
 /* One of the view's own hooks (follow.c) at the entry of @symbol. */
@@ -519,7 +521,7 @@ int kview_hook_add_internal(struct kview_view *v, u32 kind, const char *symbol)
 	struct kview_hook_add req = { .kind = kind };
 
 	strscpy(req.symbol, symbol, sizeof(req.symbol));
-	return hook_add(v, &req, false, NULL);
+	return hook_add(v, 0, &req, false, NULL);
 }
 
 static int follow_hook(struct kview_view *v, u32 kind, const char *symbol)
@@ -545,6 +547,31 @@ int kview_follow_init(struct kview_view *v)
 	if (!err && (v->flags & KVIEW_VIEW_EXEC_REAPPLY))
 		err = follow_hook(v, KVIEW_HOOK_FOLLOW_EXEC, "begin_new_exec");
 	return err;
+}
+
+/*
+ * Session @session left view @v, which other sessions keep: its hooks stay
+ * planted (hooks leave a view only with it) but count nothing more and run
+ * no program. Each program is put at once, as a closed hook descriptor's
+ * (perf_fd.c): bpf_prog_put() frees it after a grace period, so a handler
+ * that read h->prog before finishes safely. Its hook descriptors are
+ * closed already (each holds the session's file). Caller holds v->lock.
+ */
+void kview_hooks_close_session(struct kview_view *v, u32 session)
+{
+	struct bpf_prog *prog;
+	u32 i;
+
+	for (i = 0; i < v->nr_hooks; i++) {
+		struct kview_hook *h = v->hooks[i];
+
+		if (h->session != session)
+			continue;
+		WRITE_ONCE(h->session_closed, true);
+		prog = xchg(&h->prog, NULL);
+		if (prog)
+			bpf_prog_put(prog);
+	}
 }
 
 /*

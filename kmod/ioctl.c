@@ -56,7 +56,9 @@ static long ioc_version(struct kview_file *f, union kview_ioc_arg *a,
 
 static int check_view_create(const union kview_ioc_arg *a)
 {
-	return a->create.view_id ? -EINVAL : 0;
+	const struct kview_view_create *c = &a->create;
+
+	return c->view_id || c->session_id || c->nr_sessions ? -EINVAL : 0;
 }
 
 /* Copies back itself: a view the caller cannot learn of is not kept. */
@@ -66,7 +68,7 @@ static long ioc_view_create(struct kview_file *f, union kview_ioc_arg *a,
 	long err = kview_view_create(f, &a->create);
 
 	if (!err && put_sized(arg, &a->create, sizeof(a->create))) {
-		kview_view_destroy(f->view);	/* nothing left behind */
+		kview_view_leave(f->view, f->session);	/* nothing left behind */
 		f->view = NULL;
 		err = -EFAULT;
 	}
@@ -86,7 +88,8 @@ static int check_hook_add(const union kview_ioc_arg *a)
 static long ioc_hook_add(struct kview_file *f, union kview_ioc_arg *a,
 			 void __user *arg)
 {
-	return kview_view_live(f->view) ? kview_hook_add(f->view, &a->hook) : -ESRCH;
+	return kview_view_live(f->view) ?
+	       kview_hook_add(f->view, f->session, &a->hook) : -ESRCH;
 }
 
 static int check_hook_fd(const union kview_ioc_arg *a)
@@ -103,7 +106,16 @@ static int check_hook_fd(const union kview_ioc_arg *a)
 static long ioc_hook_fd(struct kview_file *f, union kview_ioc_arg *a,
 			void __user *arg)
 {
-	return f->view ? kview_hook_fd(f->file, f->view, &a->hook_fd, arg) : -ENXIO;
+	return f->view ? kview_hook_fd(f->file, f->view, f->session, &a->hook_fd,
+				       arg) : -ENXIO;
+}
+
+/* The outputs may hold a previous call's answer; the inputs are checked. */
+static int check_view_stats(const union kview_ioc_arg *a)
+{
+	const struct kview_view_stats *st = &a->stats;
+
+	return st->scope > KVIEW_STATS_VIEW || st->reserved ? -EINVAL : 0;
 }
 
 static long ioc_view_stats(struct kview_file *f, union kview_ioc_arg *a,
@@ -111,11 +123,13 @@ static long ioc_view_stats(struct kview_file *f, union kview_ioc_arg *a,
 {
 	u64 ptr = a->stats.hooks_ptr;
 	u32 cap = a->stats.hooks_cap;
+	u32 scope = a->stats.scope;
 
 	memset(&a->stats, 0, sizeof(a->stats));
 	a->stats.hooks_ptr = ptr;
 	a->stats.hooks_cap = cap;
-	return kview_view_stats(f->view, &a->stats);
+	a->stats.scope = scope;
+	return kview_view_stats(f->view, f->session, &a->stats);
 }
 
 /* Read kernel text through the caller's own page tables. */
@@ -213,7 +227,7 @@ static const struct kview_ioc kview_iocs[] = {
 	KVIEW_IOC(HOOK_ADD, struct kview_hook_add, KVIEW_IOC_VIEW | KVIEW_IOC_OUT,
 		  check_hook_add, ioc_hook_add),
 	KVIEW_IOC(VIEW_STATS, struct kview_view_stats, KVIEW_IOC_VIEW | KVIEW_IOC_OUT,
-		  NULL, ioc_view_stats),
+		  check_view_stats, ioc_view_stats),
 	KVIEW_IOC(READ_TEXT, struct kview_read_text, 0, NULL, ioc_read_text),
 	KVIEW_IOC(GLOBAL_STATS, struct kview_global_stats, KVIEW_IOC_OUT,
 		  check_global_stats, ioc_global_stats),
@@ -289,7 +303,7 @@ static int kview_release(struct inode *inode, struct file *file)
 	struct kview_file *f = file->private_data;
 
 	if (f->view)
-		kview_view_destroy(f->view);
+		kview_view_leave(f->view, f->session);
 	kfree(f);
 	return 0;
 }

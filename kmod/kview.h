@@ -3,7 +3,7 @@
  * kview internal interfaces. Files, in data-path order:
  *   module.c    load and unload: each part's init and exit, in order
  *   ioctl.c     /dev/kview: one table row per ioctl, the shared sequence
- *   lifetime.c  view create/destroy (a view per open file), stats, counters
+ *   lifetime.c  view create/join/destroy (open files own views), stats, counters
  *   slots.c     address-space slots: who sees a view; the reaper; all views
  *   pgtable.c   private page tables down to the PTE table of a hooked region
  *   textpage.c  private copies of hooked kernel text pages
@@ -118,6 +118,8 @@ struct kview_hook {
 	u32 id;
 	u32 kind;
 	u64 cookie;
+	u32 session;			/* the session that added it; 0: the view's own */
+	bool session_closed;		/* that session left: no count, no program */
 	char symbol[KVIEW_SYMBOL_LEN];
 	bool lost;			/* a shared write overwrote our int3 */
 	/* original bytes at [addr - 4, addr + 4] (a jump covering addr) */
@@ -247,15 +249,21 @@ struct kview_view {
 	atomic64_t mirrored_writes;
 	u64 table_pages;
 	u64 text_pages;
+	u32 owners;			/* sessions, under kview_views_lock */
+	int build_err;			/* creation failed (joiners see it) */
 	struct list_head node;		/* in the view list, then the buried */
 	unsigned long gp;		/* buried: RCU state at teardown */
 	unsigned long buried_at;	/* jiffies */
 };
 
-/* One open /dev/kview: at most one view. */
+/*
+ * One open /dev/kview: at most one view, of which it is one owner, a
+ * session (KVIEW_VIEW_JOIN lets several share a view).
+ */
 struct kview_file {
 	struct mutex lock;		/* serializes ioctls on this file */
 	struct kview_view *view;
+	u32 session;			/* with a view: its id, never reused */
 	struct file *file;		/* /dev/kview, opened: the view's owner */
 };
 
@@ -305,9 +313,10 @@ void kview_device_exit(void);
 
 /* lifetime.c */
 int kview_view_create(struct kview_file *f, struct kview_view_create *req);
-void kview_view_destroy(struct kview_view *v);
+void kview_view_leave(struct kview_view *v, u32 session);
 void kview_views_exit(void);
-int kview_view_stats(struct kview_view *v, struct kview_view_stats *st);
+int kview_view_stats(struct kview_view *v, u32 session,
+		     struct kview_view_stats *st);
 void kview_global_stats(struct kview_global_stats *st);
 
 /* slots.c */
@@ -341,12 +350,13 @@ void kview_pages_unmirror(struct kview_view *v);
 void kview_pages_free(struct kview_view *v);
 
 /* hook.c */
-int kview_hook_add(struct kview_view *v, struct kview_hook_add *req);
+int kview_hook_add(struct kview_view *v, u32 session, struct kview_hook_add *req);
 int kview_hook_add_internal(struct kview_view *v, u32 kind, const char *symbol);
-int kview_hook_add_fd(struct kview_view *v, struct kview_hook_add *req,
-		      struct kview_hook **out);
+int kview_hook_add_fd(struct kview_view *v, u32 session,
+		      struct kview_hook_add *req, struct kview_hook **out);
 int kview_get_prog(int fd, u32 kind, struct bpf_prog **out);
 int kview_follow_init(struct kview_view *v);
+void kview_hooks_close_session(struct kview_view *v, u32 session);
 void kview_hooks_release(struct kview_view *v);
 void kview_hooks_free(struct kview_view *v);
 void kview_hooks_exit(void);
@@ -357,7 +367,7 @@ KVIEW_RETHOOK_HANDLER(kview_return_handler, rn, data, regs);
 
 /* perf_fd.c */
 struct file;
-long kview_hook_fd(struct file *dev, struct kview_view *v,
+long kview_hook_fd(struct file *dev, struct kview_view *v, u32 session,
 		   struct kview_hook_fd *req, void __user *arg);
 u32 kview_hook_flags(struct kview_hook *h);
 

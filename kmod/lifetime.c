@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * View lifetime: a view belongs to the open file that created it
- * (ioctl.c) and is torn down when that file is closed; open files pin the
- * module. When every address space in the view has exited (or exec'd,
- * without KVIEW_VIEW_EXEC_REAPPLY) the view is "ended": still mapped into
- * the dead mms, which we keep allocated (mmgrab) until the file is closed,
- * but no task can run it any more. Creation builds the view from the bottom
- * up (page tables, its own hooks, then the mapping); teardown undoes it.
+ * View lifetime: a view belongs to the open files that created or joined
+ * it (KVIEW_VIEW_JOIN), its owners or sessions (ioctl.c), and is torn down
+ * when the last of them is closed; open files pin the module. A session
+ * that closes before the others leaves its hooks in the view, without
+ * their programs (kview_hooks_close_session()). When every address space
+ * in the view has exited (or exec'd, without KVIEW_VIEW_EXEC_REAPPLY) the
+ * view is "ended": still mapped into the dead mms, which we keep allocated
+ * (mmgrab) until the last owner is closed, but no task can run it any more.
+ * Creation builds the view from the bottom up (page tables, its own hooks,
+ * then the mapping); teardown undoes it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -22,6 +25,7 @@
 #include "kview.h"
 
 static u32 next_view_id;		/* under kview_views_lock */
+static u32 next_session_id;		/* under kview_views_lock */
 static atomic64_t views_created = ATOMIC64_INIT(0);
 static atomic64_t views_destroyed = ATOMIC64_INIT(0);
 
@@ -126,19 +130,15 @@ void kview_views_exit(void)
 }
 
 /*
- * Teardown order: leave the view list (the reaper and the ioctls walk it
- * under kview_views_lock only, so no grace period is needed here), restore
- * every top-level entry + flush (no address space joins a dying view),
- * stop mirroring into the private pages, detach hooks (kprobes, rethooks:
- * kview_hooks_release()), free pages and tables; then bury what a running
- * handler may still read.
+ * Teardown order: leave the view list (kview_view_leave(): the reaper and
+ * the ioctls walk it under kview_views_lock only, so no grace period is
+ * needed here), restore every top-level entry + flush (no address space
+ * joins a dying view), stop mirroring into the private pages, detach hooks
+ * (kprobes, rethooks: kview_hooks_release()), free pages and tables; then
+ * bury what a running handler may still read.
  */
-void kview_view_destroy(struct kview_view *v)
+static void view_destroy(struct kview_view *v)
 {
-	mutex_lock(&kview_views_lock);
-	list_del(&v->node);
-	mutex_unlock(&kview_views_lock);
-
 	mutex_lock(&v->lock);
 	kview_view_unmap(v);
 	kview_pages_unmirror(v);
@@ -148,6 +148,86 @@ void kview_view_destroy(struct kview_view *v)
 	mutex_unlock(&v->lock);
 	atomic64_inc(&views_destroyed);
 	bury(v);
+}
+
+/*
+ * Session @session of view @v is closed: the last owner takes the view
+ * off the list, under the lock joiners find it with (so none can join a
+ * view being torn down), and tears it down; any other leaves its hooks in
+ * the view without their programs.
+ */
+void kview_view_leave(struct kview_view *v, u32 session)
+{
+	bool last;
+
+	mutex_lock(&kview_views_lock);
+	last = !--v->owners;
+	if (last)
+		list_del(&v->node);
+	mutex_unlock(&kview_views_lock);
+
+	if (last) {
+		view_destroy(v);
+		return;
+	}
+	mutex_lock(&v->lock);
+	kview_hooks_close_session(v, session);
+	mutex_unlock(&v->lock);
+}
+
+/* The listed view @mm belongs to, or NULL. Caller holds kview_views_lock. */
+static struct kview_view *view_of_mm(struct mm_struct *mm)
+{
+	struct kview_view *o;
+
+	list_for_each_entry(o, &kview_views, node)
+		if (kview_view_has_mm(o, mm))
+			return o;
+	return NULL;
+}
+
+/*
+ * Join @o, the view of @req->pid, as one more owner: only with
+ * KVIEW_VIEW_JOIN and the view's own flags. Caller holds kview_views_lock.
+ */
+static int view_join(struct kview_file *f, struct kview_view *o,
+		     struct kview_view_create *req)
+{
+	u32 flags = req->flags & ~KVIEW_VIEW_JOIN;
+
+	if (!(req->flags & KVIEW_VIEW_JOIN))
+		return -EBUSY;	/* one view per process */
+	if (flags != o->flags) {
+		pr_debug("pid %d: cannot join view %u: flags %#x, the view's %#x\n",
+			 req->pid, o->id, flags, o->flags);
+		return -EBUSY;
+	}
+	o->owners++;
+	f->session = ++next_session_id;
+	req->view_id = o->id;
+	req->session_id = f->session;
+	req->nr_sessions = o->owners;
+	return 0;
+}
+
+/*
+ * A joiner waits for the view's creation to finish (its creator holds the
+ * view's lock from before listing it to the end of the build) and shares
+ * its failure.
+ */
+static int view_joined(struct kview_file *f, struct kview_view *o)
+{
+	int err;
+
+	mutex_lock(&o->lock);
+	err = o->build_err;
+	mutex_unlock(&o->lock);
+	if (err) {
+		kview_view_leave(o, f->session);
+		return err;
+	}
+	f->view = o;
+	return 0;
 }
 
 /* A view of @task, its address space @mm in slot 0; not listed yet. */
@@ -163,6 +243,7 @@ static struct kview_view *view_alloc(struct task_struct *task,
 	INIT_LIST_HEAD(&v->ptes);
 	INIT_LIST_HEAD(&v->pages);
 	v->flags = flags;
+	v->owners = 1;
 	v->pid = task_tgid_nr(task);
 	mmgrab(mm);
 	v->mms[0] = mm;
@@ -201,24 +282,27 @@ int kview_view_create(struct kview_file *f, struct kview_view_create *req)
 		goto out_task;
 
 	err = -ENOMEM;
-	v = view_alloc(task, mm, req->flags);
+	v = view_alloc(task, mm, req->flags & ~KVIEW_VIEW_JOIN);
 	if (!v)
 		goto out_mm;
 
+	mutex_lock(&v->lock);	/* held until built: joiners wait for it */
 	mutex_lock(&kview_views_lock);
-	list_for_each_entry(o, &kview_views, node) {
-		if (kview_view_has_mm(o, mm)) {
-			mutex_unlock(&kview_views_lock);
-			err = -EBUSY;	/* one view per process */
-			goto out_view;
-		}
+	o = view_of_mm(mm);
+	if (o) {
+		err = view_join(f, o, req);
+		mutex_unlock(&kview_views_lock);
+		mutex_unlock(&v->lock);
+		if (!err)
+			err = view_joined(f, o);
+		goto out_view;
 	}
 	v->id = ++next_view_id;
+	f->session = ++next_session_id;
 	list_add(&v->node, &kview_views);
 	mutex_unlock(&kview_views_lock);
 	atomic64_inc(&views_created);
 
-	mutex_lock(&v->lock);
 	err = 0;
 	if (v->flags & KVIEW_VIEW_SHARED_TEXT)
 		kview_view_build_shared(v);
@@ -228,19 +312,22 @@ int kview_view_create(struct kview_file *f, struct kview_view_create *req)
 		err = kview_follow_init(v);	/* before the target can fork */
 	if (!err && !(v->flags & KVIEW_VIEW_SHARED_TEXT))
 		kview_view_install(v);
+	v->build_err = err;
 	mutex_unlock(&v->lock);
 	if (err) {
-		kview_view_destroy(v);
+		kview_view_leave(v, f->session);
 		goto out_mm;
 	}
 
 	f->view = v;
 	req->view_id = v->id;
+	req->session_id = f->session;
+	req->nr_sessions = 1;
 	mmput(mm);
 	put_task_struct(task);
 	return 0;
 
-out_view:
+out_view:	/* not listed: another view has the process */
 	put_pid(v->tgids[0]);
 	mmdrop(mm);
 	kfree(v);
@@ -253,8 +340,6 @@ out_task:
 
 static void fill_view_stats(struct kview_view *v, struct kview_view_stats *st)
 {
-	u32 i;
-
 	st->view_id = v->id;
 	st->pid = v->pid;
 	st->state = kview_view_live(v) ? KVIEW_VIEW_LIVE : KVIEW_VIEW_ENDED;
@@ -266,26 +351,30 @@ static void fill_view_stats(struct kview_view *v, struct kview_view_stats *st)
 	st->bytes = (v->text_pages + v->table_pages) * PAGE_SIZE + sizeof(*v) +
 		    v->nr_hooks * sizeof(struct kview_hook);
 	st->mirrored_writes = atomic64_read(&v->mirrored_writes);
-	st->nr_hooks = v->nr_user_hooks;
-	for (i = 0; i < v->nr_hooks; i++) {
-		st->hits += atomic64_read(&v->hooks[i]->hits);
-		st->other_hits += atomic64_read(&v->hooks[i]->other_hits);
-		st->foreign_mm_hits += atomic64_read(&v->hooks[i]->foreign_mm_hits);
-	}
+	st->nr_sessions = READ_ONCE(v->owners);
 }
 
-int kview_view_stats(struct kview_view *v, struct kview_view_stats *st)
+/*
+ * The view's counters, and its user hooks in @st->scope: session
+ * @session's, or every session's (the sums are over the same hooks).
+ */
+int kview_view_stats(struct kview_view *v, u32 session,
+		     struct kview_view_stats *st)
 {
 	struct kview_hook_stats __user *out = u64_to_user_ptr(st->hooks_ptr);
+	bool all = st->scope == KVIEW_STATS_VIEW;
 	struct kview_hook_stats hs;
-	u32 i, n = 0;
+	u32 i;
 
 	fill_view_stats(v, st);
-	for (i = 0; i < v->nr_hooks && n < st->hooks_cap; i++) {
+	st->session_id = session;
+	for (i = 0; i < v->nr_hooks; i++) {
 		struct kview_hook *h = v->hooks[i];
 
 		if (kview_hook_is_internal(h->kind))
 			continue;	/* the view's own (follow.c) */
+		if (!all && h->session != session)
+			continue;
 		memset(&hs, 0, sizeof(hs));
 		hs.addr = (unsigned long)h->site->kp.addr;
 		hs.cookie = h->cookie;
@@ -298,9 +387,15 @@ int kview_view_stats(struct kview_view *v, struct kview_view_stats *st)
 		hs.hook_id = h->id;
 		hs.kind = h->kind;
 		hs.flags = kview_hook_flags(h);
+		hs.session_id = h->session;
 		strscpy(hs.symbol, h->symbol, sizeof(hs.symbol));
-		if (copy_to_user(&out[n++], &hs, sizeof(hs)))
+		st->hits += hs.hits;
+		st->other_hits += hs.other_hits;
+		st->foreign_mm_hits += hs.foreign_mm_hits;
+		if (st->nr_hooks < st->hooks_cap &&
+		    copy_to_user(&out[st->nr_hooks], &hs, sizeof(hs)))
 			return -EFAULT;
+		st->nr_hooks++;
 	}
 	return 0;
 }

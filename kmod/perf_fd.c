@@ -50,6 +50,8 @@ u32 kview_hook_flags(struct kview_hook *h)
 		if (READ_ONCE(h->closed))
 			flags |= KVIEW_HOOK_CLOSED;
 	}
+	if (READ_ONCE(h->session_closed))
+		flags |= KVIEW_HOOK_SESSION_CLOSED;
 	return flags;
 }
 
@@ -128,8 +130,8 @@ static const struct file_operations hook_file_fops = {
 	.llseek = noop_llseek,
 };
 
-static int add_hook(struct kview_view *v, const struct kview_hook_fd *req,
-		    struct kview_hook **out)
+static int add_hook(struct kview_view *v, u32 session,
+		    const struct kview_hook_fd *req, struct kview_hook **out)
 {
 	struct kview_hook_add add = {
 		.size = sizeof(add),
@@ -141,7 +143,7 @@ static int add_hook(struct kview_view *v, const struct kview_hook_fd *req,
 
 	memcpy(add.symbol, req->symbol, sizeof(add.symbol));
 	mutex_lock(&v->lock);
-	err = kview_view_live(v) ? kview_hook_add_fd(v, &add, out) : -ESRCH;
+	err = kview_view_live(v) ? kview_hook_add_fd(v, session, &add, out) : -ESRCH;
 	if (!err)
 		WRITE_ONCE((*out)->prog_off, req->flags & KVIEW_HOOK_FD_DISABLED);
 	mutex_unlock(&v->lock);
@@ -149,12 +151,12 @@ static int add_hook(struct kview_view *v, const struct kview_hook_fd *req,
 }
 
 /*
- * KVIEW_IOC_HOOK_FD on /dev/kview file @dev, whose view is @v, for request
+ * KVIEW_IOC_HOOK_FD on /dev/kview file @dev, session @session of view @v, for request
  * @req (copied in and checked, ioctl.c); the caller holds the file's lock.
  * The answer goes back to @arg, and the descriptor is installed only once
  * it has.
  */
-long kview_hook_fd(struct file *dev, struct kview_view *v,
+long kview_hook_fd(struct file *dev, struct kview_view *v, u32 session,
 		   struct kview_hook_fd *rq, void __user *arg)
 {
 	struct kview_hook_fd req = *rq;
@@ -186,7 +188,7 @@ long kview_hook_fd(struct file *dev, struct kview_view *v,
 		return PTR_ERR(file);
 	}
 	/* from here on the file's release frees hf */
-	err = add_hook(v, &req, &h);
+	err = add_hook(v, session, &req, &h);
 	if (err)
 		goto err_file;
 	hf->hook = h;

@@ -24,9 +24,14 @@
  *   pointer. Needs no privilege.
  *
  * KVIEW_IOC_VIEW_CREATE -- create the view of this descriptor for process
- *   @pid (threads share it). Needs CAP_SYS_ADMIN (or CAP_BPF + CAP_PERFMON)
- *   and ptrace-attach rights over the target. Errnos: EBUSY this descriptor
- *   already has a view; ESRCH no such process; EINVAL pid <= 0 or a kernel
+ *   @pid (threads share it), or with KVIEW_VIEW_JOIN (ABI 1.3) become one
+ *   more owner of the view @pid already has. Each descriptor with a view is
+ *   a session (@session_id): its hooks are its own, and closing it detaches
+ *   their programs; the view ends with its last owner. Needs CAP_SYS_ADMIN
+ *   (or CAP_BPF + CAP_PERFMON) and ptrace-attach rights over the target.
+ *   Errnos: EBUSY this descriptor already has a view, the target has one
+ *   and no KVIEW_VIEW_JOIN was given, or its flags differ from the
+ *   requested ones; ESRCH no such process; EINVAL pid <= 0 or a kernel
  *   thread (no mm) or unknown flag; EPERM; EOPNOTSUPP unsupported platform (Xen PV, a 5-level
  *   layout that shares the kernel's top-level entry with vmalloc, vmemmap or
  *   the direct map); ENOMEM.
@@ -52,13 +57,16 @@
  *   Errnos: ENOENT unknown symbol; EINVAL bad kind/offset/not an instruction
  *   boundary/address outside the kernel image text; EADDRNOTAVAIL address the
  *   kernel refuses to probe (blacklisted, jump-label, static-call, BUG or
- *   alternative site); EEXIST a hook already sits there in this view; ENOSPC
- *   KVIEW_MAX_HOOKS reached; ENXIO no view yet; ESRCH the view has ended
+ *   alternative site); EEXIST a hook of this session already sits there;
+ *   ENOSPC KVIEW_MAX_HOOKS reached in the view (every session's hooks
+ *   count); ENXIO no view yet; ESRCH the view has ended
  *   (target exited or exec'd).
  *
  * KVIEW_IOC_VIEW_STATS -- counters of this descriptor's view, and up to
- *   @hooks_cap struct kview_hook_stats written to @hooks_ptr. ENXIO no view;
- *   EFAULT bad @hooks_ptr.
+ *   @hooks_cap struct kview_hook_stats written to @hooks_ptr: the hooks of
+ *   this session, or with @scope KVIEW_STATS_VIEW (ABI 1.3) every
+ *   session's; the hit sums are over the same hooks. ENXIO no view;
+ *   EFAULT bad @hooks_ptr; EINVAL unknown @scope or @reserved not 0.
  *
  * KVIEW_IOC_READ_TEXT -- copy @len (<= KVIEW_READ_TEXT_MAX) bytes of kernel
  *   image text at @addr to @buf_ptr, read through the *caller's* page tables:
@@ -94,7 +102,7 @@
 #include <linux/types.h>
 
 #define KVIEW_ABI_MAJOR 1
-#define KVIEW_ABI_MINOR 2
+#define KVIEW_ABI_MINOR 3
 
 #define KVIEW_DEVICE_NAME "kview"
 #define KVIEW_DEVICE_PATH "/dev/kview"
@@ -127,14 +135,23 @@ struct kview_version {
  * by design; no text is copied.
  */
 #define KVIEW_VIEW_SHARED_TEXT (1u << 2)
+/*
+ * (ABI 1.3) If the target already has a view, this descriptor becomes one
+ * more owner ("session") of it instead of failing with EBUSY; the view
+ * ends when its last owner is closed. The other flags must equal the
+ * view's (EBUSY otherwise). Without a view, one is created as without it.
+ */
+#define KVIEW_VIEW_JOIN (1u << 3)
 #define KVIEW_VIEW_FLAGS_ALL (KVIEW_VIEW_FOLLOW_FORK | KVIEW_VIEW_EXEC_REAPPLY | \
-			      KVIEW_VIEW_SHARED_TEXT)
+			      KVIEW_VIEW_SHARED_TEXT | KVIEW_VIEW_JOIN)
 
 struct kview_view_create {
 	__u32 size;	/* sizeof(struct kview_view_create) */
 	__u32 flags;	/* KVIEW_VIEW_* */
 	__s32 pid;	/* target process (tgid or any of its threads) */
 	__u32 view_id;	/* out: module-wide id of the view */
+	__u32 session_id; /* out (1.3): this descriptor's session, never reused */
+	__u32 nr_sessions; /* out (1.3): owners of the view, this one included */
 };
 
 enum kview_hook_kind {
@@ -166,6 +183,9 @@ struct kview_hook_add {
 #define KVIEW_HOOK_PROG (1u << 2) /* hook descriptor: a program is attached */
 #define KVIEW_HOOK_DISABLED (1u << 3) /* hook descriptor: PERF_EVENT_IOC_DISABLE'd */
 #define KVIEW_HOOK_CLOSED (1u << 4) /* hook descriptor closed, program detached */
+#define KVIEW_HOOK_SESSION_CLOSED (1u << 5) /* (1.3) its session closed: program
+					     * detached, hits no longer counted
+					     */
 
 struct kview_hook_stats {
 	__u64 addr;
@@ -185,7 +205,7 @@ struct kview_hook_stats {
 	__u32 hook_id;
 	__u32 kind;
 	__u32 flags;		/* KVIEW_HOOK_* */
-	__u32 reserved;
+	__u32 session_id;	/* (1.3) the session that added it */
 	char symbol[KVIEW_SYMBOL_LEN];
 };
 
@@ -215,10 +235,18 @@ struct kview_view_stats {
 				 * view (KVIEW_VIEW_MAX_MMS address spaces in
 				 * it at once)
 				 */
-	__u32 nr_hooks;		/* out */
+	__u32 nr_hooks;		/* out: hooks in @scope */
 	__u32 hooks_cap;	/* in: room at hooks_ptr, in entries */
 	__u64 hooks_ptr;	/* in: struct kview_hook_stats[hooks_cap] */
+	__u32 session_id;	/* out (1.3): this descriptor's session */
+	__u32 nr_sessions;	/* out (1.3): open sessions (owners) of the view */
+	__u32 scope;		/* in (1.3): KVIEW_STATS_SESSION or _VIEW */
+	__u32 reserved;		/* must be 0 */
 };
+
+/* struct kview_view_stats.scope: which hooks are listed and summed */
+#define KVIEW_STATS_SESSION 0	/* this descriptor's (its session's) */
+#define KVIEW_STATS_VIEW 1	/* every session's, closed ones' too */
 
 struct kview_read_text {
 	__u32 size;	/* sizeof(struct kview_read_text) */
