@@ -177,4 +177,12 @@ kview::Fd block_signals() {
     return kview::Fd(signalfd(-1, &set, SFD_CLOEXEC));
 }
 
+void report_join(const View& v) {
+    if (v.joined())
+        std::fprintf(stderr,
+                     "kview: joined the existing view %u of pid %d (%u sessions); its hooks and "
+                     "counts are this session's own\n",
+                     v.id(), v.pid(), v.sessions_at_open());
+}
+
 } // namespace kview::cli

@@ -22,6 +22,10 @@ void report(const ViewStats& s, bool json, bool final_report, const ViewStats* p
 void report_tracepoints(Actions* actions, bool json,
                         std::vector<Actions::TracepointStats>* last = nullptr);
 
+// On stderr, when the session joined a view that was there before it:
+// "kview: joined the existing view of pid N (M sessions)".
+void report_join(const View& v);
+
 // SIGINT and SIGTERM blocked and readable from the returned signalfd:
 // Ctrl-C always ends the loop below, which detaches.
 [[nodiscard]] Fd block_signals();

@@ -326,9 +326,10 @@ int cmd_run(int argc, char** argv) {
             return fail(p.error());
         target = p.value();
     }
-    auto view = View::create(target, a.flags);
+    auto view = View::join(target, a.flags);
     if (!view.ok())
         return fail(view.error());
+    report_join(view.value());
     auto tool = start_tool(a, target);
     if (!tool.ok())
         return fail(tool.error());

@@ -327,9 +327,10 @@ int cmd_trace(int argc, char** argv) {
             return fail(act.error());
         actions = std::move(act.value());
     }
-    auto view = View::create(a.pid, flags);
+    auto view = View::join(a.pid, flags);
     if (!view)
         return fail(view.error());
+    report_join(view.value());
     if (auto r = add_hooks(view.value(), a, actions.get()); !r)
         return fail(r.error()); // the view is torn down on return
     if ((flags & KVIEW_VIEW_SHARED_TEXT) && !json)
@@ -407,9 +408,10 @@ int cmd_attach(int argc, char** argv) {
     auto obj = BpfObject::load(obj_path);
     if (!obj)
         return fail(obj.error());
-    auto view = View::create(pid, o.flags);
+    auto view = View::join(pid, o.flags);
     if (!view)
         return fail(view.error());
+    report_join(view.value());
     auto n = obj.value().attach_all(view.value(), cookie);
     if (!n)
         return fail(n.error());

@@ -30,7 +30,9 @@ static std::string hint_for(int code) {
     case ESRCH: return "the target process has exited";
     case EPERM:
         return "needs CAP_SYS_ADMIN (or CAP_BPF + CAP_PERFMON) and ptrace rights over the target";
-    case EBUSY: return "the target is already traced by another view";
+    case EBUSY:
+        return "the target is already traced by another view (join it: kview run, trace and "
+               "attach do), or its view has other --fork/--exec/--shared-text flags";
     case EEXIST: return "a hook of this kind already sits at this address";
     case ENOSPC:
         return "too many hooks in one view (" + std::to_string(KVIEW_MAX_HOOKS) + ", " +
@@ -44,19 +46,37 @@ Result<View> View::create(pid_t pid, uint32_t flags, const std::string& path) {
     auto dev = Device::open(path);
     if (!dev)
         return dev.error();
+    return create_on(std::move(dev.value()), pid, flags);
+}
+
+Result<View> View::create_on(Device dev, pid_t pid, uint32_t flags) {
     kview_view_create req{};
     req.size = sizeof(req);
     req.flags = flags;
     req.pid = pid;
-    if (::ioctl(dev.value().fd(), KVIEW_IOC_VIEW_CREATE, &req) != 0) {
+    if (::ioctl(dev.fd(), KVIEW_IOC_VIEW_CREATE, &req) != 0) {
         int code = errno;
         std::string hint = code == EINVAL ? "pid must be a user process; flags must be known"
                                           : hint_for(code);
         if (code == ESRCH)
             hint = "no such process";
-        return Error{code, "create view for pid " + std::to_string(pid), hint};
+        return Error{code,
+                     std::string(flags & KVIEW_VIEW_JOIN ? "join or create" : "create") +
+                         " view for pid " + std::to_string(pid),
+                     hint};
     }
-    return View(std::move(dev.value()), pid, req.view_id);
+    if (!req.nr_sessions) // a module before ABI 1.3: the view is this descriptor's alone
+        req.nr_sessions = 1;
+    return View(std::move(dev), pid, req);
+}
+
+Result<View> View::join(pid_t pid, uint32_t flags, const std::string& path) {
+    auto dev = Device::open(path);
+    if (!dev)
+        return dev.error();
+    if (dev.value().version().abi_minor >= 3)
+        flags |= KVIEW_VIEW_JOIN;
+    return create_on(std::move(dev.value()), pid, flags);
 }
 
 // "add kprobe vfs_read+5", the context of a hook's errors.
@@ -117,7 +137,7 @@ Result<HookFd> View::hook_fd(uint32_t kind, std::string_view symbol, uint32_t of
     return HookFd{Fd(req.fd), HookInfo{req.hook_id, req.addr}};
 }
 
-Result<ViewStats> View::stats() const {
+Result<ViewStats> View::stats(bool whole_view) const {
     // Room for KVIEW_MAX_HOOKS first; again with room for all when more.
     std::vector<kview_hook_stats> hs(KVIEW_MAX_HOOKS);
     kview_view_stats st{};
@@ -126,6 +146,7 @@ Result<ViewStats> View::stats() const {
         st.size = sizeof(st);
         st.hooks_cap = static_cast<uint32_t>(hs.size());
         st.hooks_ptr = reinterpret_cast<uintptr_t>(hs.data());
+        st.scope = whole_view ? KVIEW_STATS_VIEW : KVIEW_STATS_SESSION;
         if (::ioctl(dev_.fd(), KVIEW_IOC_VIEW_STATS, &st) != 0)
             return errno_error("view stats");
         if (st.nr_hooks <= hs.size() || hs.size() >= KVIEW_MAX_VIEW_HOOKS)
@@ -146,13 +167,15 @@ Result<ViewStats> View::stats() const {
     out.foreign_mm_hits = st.foreign_mm_hits;
     out.mirrored_writes = st.mirrored_writes;
     out.unfollowed = st.unfollowed;
+    out.session_id = st.session_id;
+    out.nr_sessions = st.nr_sessions;
     for (uint32_t i = 0; i < st.nr_hooks && i < hs.size(); i++) {
         const auto& h = hs[i];
         out.hooks.push_back(HookStats{h.addr, h.cookie, h.hits, h.other_hits, h.foreign_mm_hits,
                                       h.missed, h.prog_runs, h.prog_skipped, h.hook_id, h.kind,
                                       (h.flags & KVIEW_HOOK_LOST) != 0,
                                       std::string(h.symbol, strnlen(h.symbol, sizeof(h.symbol))),
-                                      h.flags});
+                                      h.flags, h.session_id});
     }
     return out;
 }

@@ -1,6 +1,8 @@
-// kview::View: one per-process kernel view and its hooks. The view lives as
-// long as this object: destroying it closes the descriptor, and the module
-// restores the target's shared kernel mapping.
+// kview::View: one session of a per-process kernel view, and its hooks. The
+// view lives as long as this object, or, when several sessions share it
+// (View::join), until the last of them is destroyed: then the module
+// restores the target's shared kernel mapping. Destroying a session that is
+// not the last detaches its hooks' programs; its hooks stay in the view.
 #pragma once
 
 #include <sys/types.h>
@@ -40,7 +42,8 @@ struct HookStats {
     uint32_t kind = 0;
     bool lost = false;
     std::string symbol;
-    uint32_t flags = 0; // KVIEW_HOOK_* (LOST, FD, PROG, DISABLED, CLOSED)
+    uint32_t flags = 0;      // KVIEW_HOOK_* (LOST, FD, PROG, DISABLED, CLOSED, SESSION_CLOSED)
+    uint32_t session_id = 0; // the session that added it (ABI 1.3; 0 before)
 };
 
 struct ViewStats {
@@ -57,16 +60,25 @@ struct ViewStats {
     uint64_t foreign_mm_hits = 0;
     uint64_t mirrored_writes = 0;
     uint64_t unfollowed = 0;
-    std::vector<HookStats> hooks;
+    uint32_t session_id = 0;  // this session (ABI 1.3; 0 before)
+    uint32_t nr_sessions = 0; // open sessions of the view (ABI 1.3; 0 before)
+    std::vector<HookStats> hooks; // this session's, or every session's (stats(true))
 };
 
 [[nodiscard]] const char* hook_kind_name(uint32_t kind);
 
 class View {
   public:
-    // flags: KVIEW_VIEW_FOLLOW_FORK, KVIEW_VIEW_EXEC_REAPPLY.
+    // flags: KVIEW_VIEW_FOLLOW_FORK, KVIEW_VIEW_EXEC_REAPPLY,
+    // KVIEW_VIEW_SHARED_TEXT, KVIEW_VIEW_JOIN. EBUSY if pid already has a
+    // view (without KVIEW_VIEW_JOIN, or with other flags than the view's).
     [[nodiscard]] static Result<View> create(pid_t pid, uint32_t flags = 0,
                                              const std::string& path = KVIEW_DEVICE_PATH);
+    // A new session of pid's view if it has one (joined() then says so),
+    // else a new view: create() with KVIEW_VIEW_JOIN. A module older than
+    // ABI 1.3 has no sessions: a plain create() then.
+    [[nodiscard]] static Result<View> join(pid_t pid, uint32_t flags = 0,
+                                           const std::string& path = KVIEW_DEVICE_PATH);
 
     // prog_fd >= 0: a BPF_PROG_TYPE_KPROBE program run on every hit (cookie
     // is its bpf_get_attach_cookie()).
@@ -90,17 +102,28 @@ class View {
     [[nodiscard]] Result<HookFd> hook_fd(uint32_t kind, std::string_view symbol,
                                          uint32_t offset = 0, uint64_t cookie = 0,
                                          uint32_t flags = 0);
-    [[nodiscard]] Result<ViewStats> stats() const;
+    // This session's hooks; every session's with whole_view (ABI 1.3).
+    [[nodiscard]] Result<ViewStats> stats(bool whole_view = false) const;
 
     [[nodiscard]] uint32_t id() const { return id_; }
     [[nodiscard]] pid_t pid() const { return pid_; }
+    [[nodiscard]] uint32_t session_id() const { return session_; }
+    // Sessions of the view when this one opened, itself included.
+    [[nodiscard]] uint32_t sessions_at_open() const { return sessions_; }
+    // This session joined a view that existed before it.
+    [[nodiscard]] bool joined() const { return sessions_ > 1; }
     [[nodiscard]] const Device& device() const { return dev_; }
 
   private:
-    View(Device dev, pid_t pid, uint32_t id) : dev_(std::move(dev)), pid_(pid), id_(id) {}
+    [[nodiscard]] static Result<View> create_on(Device dev, pid_t pid, uint32_t flags);
+    View(Device dev, pid_t pid, const kview_view_create& req)
+        : dev_(std::move(dev)), pid_(pid), id_(req.view_id), session_(req.session_id),
+          sessions_(req.nr_sessions) {}
     Device dev_;
     pid_t pid_;
     uint32_t id_;
+    uint32_t session_;
+    uint32_t sessions_;
 };
 
 } // namespace kview
