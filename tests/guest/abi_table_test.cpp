@@ -123,6 +123,33 @@ std::vector<Case> rows_view_create() {
          }},
         {"KVIEW_IOC_VIEW_CREATE", "second view on one descriptor", EBUSY,
          [](Env& e) { make_view(e); return make_view(e); }},
+        {"KVIEW_IOC_VIEW_CREATE", "session_id not zero", EINVAL,
+         [](Env& e) { auto r = create_req(e.target); r.session_id = 1; return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); }},
+        {"KVIEW_IOC_VIEW_CREATE", "nr_sessions not zero", EINVAL,
+         [](Env& e) { auto r = create_req(e.target); r.nr_sessions = 1; return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); }},
+        {"KVIEW_IOC_VIEW_CREATE", "JOIN, no view yet (creates one)", 0,
+         [](Env& e) { auto r = create_req(e.target, KVIEW_VIEW_JOIN); int err = do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); return err ? err : r.nr_sessions == 1 ? 0 : 200; }},
+        {"KVIEW_IOC_VIEW_CREATE", "target has a view, no JOIN", EBUSY,
+         [](Env& e) { Env o{::open(KVIEW_DEVICE_PATH, O_RDWR | O_CLOEXEC), e.target}; make_view(o); int err = make_view(e); ::close(o.fd); return err; }},
+        {"KVIEW_IOC_VIEW_CREATE", "JOIN the target's view (ABI 1.3)", 0,
+         [](Env& e) {
+             Env o{::open(KVIEW_DEVICE_PATH, O_RDWR | O_CLOEXEC), e.target};
+             auto c = create_req(e.target);
+             int err = do_ioctl(o.fd, KVIEW_IOC_VIEW_CREATE, &c);
+             auto r = create_req(e.target, KVIEW_VIEW_JOIN);
+             if (!err)
+                 err = do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r);
+             ::close(o.fd);
+             if (!err && (r.view_id != c.view_id || r.nr_sessions != 2 || r.session_id <= c.session_id))
+                 err = 200; // not the same view, or a reused session id
+             return err;
+         }},
+        {"KVIEW_IOC_VIEW_CREATE", "JOIN with other flags than the view's", EBUSY,
+         [](Env& e) { Env o{::open(KVIEW_DEVICE_PATH, O_RDWR | O_CLOEXEC), e.target}; make_view(o); auto r = create_req(e.target, KVIEW_VIEW_JOIN | KVIEW_VIEW_FOLLOW_FORK); int err = do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); ::close(o.fd); return err; }},
+        {"KVIEW_IOC_VIEW_CREATE", "JOIN on a descriptor with a view of another pid", EBUSY,
+         [](Env& e) { guest::Child other; Env o{e.fd, other.pid()}; make_view(o); auto r = create_req(e.target, KVIEW_VIEW_JOIN); return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); }},
+        {"KVIEW_IOC_VIEW_CREATE", "JOIN its own view again", EBUSY,
+         [](Env& e) { make_view(e); auto r = create_req(e.target, KVIEW_VIEW_JOIN); return do_ioctl(e.fd, KVIEW_IOC_VIEW_CREATE, &r); }},
     };
 }
 
@@ -229,6 +256,14 @@ std::vector<Case> rows_view_stats() {
              s.hooks_ptr = 16;
              return do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &s);
          }},
+        {"KVIEW_IOC_VIEW_STATS", "scope VIEW (ABI 1.3)", 0,
+         [](Env& e) { make_view(e); kview_view_stats s{}; s.size = sizeof(s); s.scope = KVIEW_STATS_VIEW; return do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &s); }},
+        {"KVIEW_IOC_VIEW_STATS", "unknown scope", EINVAL,
+         [](Env& e) { make_view(e); kview_view_stats s{}; s.size = sizeof(s); s.scope = 2; return do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &s); }},
+        {"KVIEW_IOC_VIEW_STATS", "reserved non-zero", EINVAL,
+         [](Env& e) { make_view(e); kview_view_stats s{}; s.size = sizeof(s); s.reserved = 1; return do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &s); }},
+        {"KVIEW_IOC_VIEW_STATS", "outputs of an earlier answer (ignored)", 0,
+         [](Env& e) { make_view(e); kview_view_stats s{}; s.size = sizeof(s); s.session_id = 7; s.nr_sessions = 9; int err = do_ioctl(e.fd, KVIEW_IOC_VIEW_STATS, &s); return err ? err : s.nr_sessions == 1 && s.session_id != 7 ? 0 : 200; }},
     };
 }
 

@@ -132,6 +132,9 @@ struct Fuzzer {
             c->flags = flags(KVIEW_VIEW_FLAGS_ALL);
             if (!shared_text)
                 c->flags &= ~KVIEW_VIEW_SHARED_TEXT;
+            if (chance(40)) // sessions: join the view another descriptor made, if any
+                c->flags = (c->flags & ~(KVIEW_VIEW_FLAGS_ALL & ~KVIEW_VIEW_JOIN)) |
+                           KVIEW_VIEW_JOIN;
             c->pid = pid();
             break;
         }
@@ -154,6 +157,7 @@ struct Fuzzer {
             s->size = size(sizeof(*s));
             s->hooks_cap = static_cast<uint32_t>(chance(80) ? r(80) : rng());
             s->hooks_ptr = reinterpret_cast<uint64_t>(chance(80) ? page + 512 : pointer());
+            s->scope = static_cast<uint32_t>(chance(80) ? r(2) : rng()); // this session's / all
             break;
         }
         case _IOC_NR(KVIEW_IOC_READ_TEXT): {

@@ -95,31 +95,34 @@ pid_t Lifecycle::spawn_target() {
     return spawn({exe_, "--storm-target", std::to_string(seed_ * 1000 + spawn_seq_++)});
 }
 
-// Controllers: create a view on a random target, add random hooks, read
-// stats, drop it.
+// Controllers: create a view on a random target, or join the one it has (a
+// session, ABI 1.3), add random hooks, read stats, drop it.
 void Lifecycle::controller(int t) {
     std::mt19937_64 rng(seed_ + 17 + t);
     while (running()) {
         uint32_t flags = static_cast<uint32_t>(rng() % 4); // FOLLOW_FORK | EXEC_REAPPLY
-        auto v = View::create(pick(rng), flags);
+        bool join = rng() % 2;
+        auto v = join ? View::join(pick(rng), flags) : View::create(pick(rng), flags);
         if (!v.ok()) {
             int e = v.error().code;
             tally.add("view create: " + errname(e));
             // ESRCH: the target died; EBUSY: it has a view (one per
             // process; a fork between open and exec elsewhere can
-            // hold a dropped view's descriptor for a moment).
+            // hold a dropped view's descriptor for a moment), or, joining,
+            // one with other flags.
             if (e != ESRCH && e != EBUSY)
                 tally.fail("view create: " + v.error().message());
             continue;
         }
-        tally.add("view create: ok");
+        tally.add(v.value().joined() ? "view create: joined" : "view create: ok");
         int nh = 1 + static_cast<int>(rng() % 4);
         for (int k = 0; k < nh; k++) {
             const auto& hs = kHookPool[rng() % std::size(kHookPool)];
             auto h = v.value().add_hook(hs.kind, hs.symbol, 0, 0);
             int e = h.ok() ? 0 : h.error().code;
             tally.add("hook add: " + errname(e));
-            if (e && e != ESRCH && e != EEXIST)
+            // ENOSPC: sessions that keep a view alive fill it (hooks stay)
+            if (e && e != ESRCH && e != EEXIST && !(e == ENOSPC && v.value().joined()))
                 tally.fail("hook add " + std::string(hs.symbol) + ": " + h.error().message());
         }
         ::usleep(static_cast<useconds_t>(rng() % 30000));

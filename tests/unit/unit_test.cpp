@@ -111,10 +111,10 @@ TEST(Parse, Pid) {
 // ABI layout: no implicit padding, 8-byte multiples, stable offsets.
 #define NO_PADDING(T, sum) static_assert(sizeof(T) == (sum), #T " has implicit padding")
 NO_PADDING(kview_version, 4 + 4 + KVIEW_VERSION_LEN);
-NO_PADDING(kview_view_create, 4 * 4);
+NO_PADDING(kview_view_create, 4 * 6);
 NO_PADDING(kview_hook_add, 4 + 4 + 8 + 4 + 4 + 8 + KVIEW_SYMBOL_LEN + 4 + 4);
 NO_PADDING(kview_hook_stats, 8 * 8 + 4 * 4 + KVIEW_SYMBOL_LEN);
-NO_PADDING(kview_view_stats, 4 * 6 + 8 * 8 + 4 + 4 + 8);
+NO_PADDING(kview_view_stats, 4 * 6 + 8 * 8 + 4 + 4 + 8 + 4 * 4);
 NO_PADDING(kview_read_text, 4 + 4 + 8 + 8);
 NO_PADDING(kview_global_stats, 4 + 4 + 8 * 4);
 NO_PADDING(kview_view_info, 4 * 6 + 8);
@@ -122,8 +122,17 @@ NO_PADDING(kview_list_views, 4 * 4 + 8);
 static_assert(offsetof(kview_view_stats, text_pages) == 24);
 static_assert(offsetof(kview_view_stats, hooks_ptr) % 8 == 0);
 static_assert(offsetof(kview_hook_add, symbol) == 32);
+// ABI 1.3 grew these at their ends (1.2's sizes: 16 and 104); the hook
+// stats' reserved word became session_id in place
+static_assert(offsetof(kview_view_create, session_id) == 16);
+static_assert(offsetof(kview_view_stats, session_id) == 104);
+static_assert(offsetof(kview_hook_stats, session_id) == 8 * 8 + 4 * 3);
+static_assert((KVIEW_VIEW_JOIN & (KVIEW_VIEW_FOLLOW_FORK | KVIEW_VIEW_EXEC_REAPPLY |
+                                  KVIEW_VIEW_SHARED_TEXT)) == 0 &&
+              (KVIEW_VIEW_FLAGS_ALL & KVIEW_VIEW_JOIN));
 static_assert(sizeof(kview_version) % 8 == 0 && sizeof(kview_hook_stats) % 8 == 0 &&
-              sizeof(kview_view_stats) % 8 == 0 && sizeof(kview_hook_add) % 8 == 0);
+              sizeof(kview_view_stats) % 8 == 0 && sizeof(kview_hook_add) % 8 == 0 &&
+              sizeof(kview_view_create) % 8 == 0);
 
 TEST(Abi, IoctlNumbersDistinctWithRightDirection) {
     const unsigned long cmds[] = {KVIEW_IOC_GET_VERSION, KVIEW_IOC_VIEW_CREATE,
