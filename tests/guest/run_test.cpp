@@ -230,6 +230,72 @@ TEST(Run, Kill9LeavesNothingAttached) {
     EXPECT_FALSE(listed()) << guest::read_file("/sys/kernel/debug/kprobes/list");
 }
 
+// `kview run -p P` started in the background, its output (kview's and the
+// tool's) in out; the pid of the kview process.
+pid_t run_in_background(pid_t p, const std::string& tool, const std::string& out) {
+    pid_t k = fork();
+    if (k == 0) {
+        std::string c = "ulimit -l unlimited; exec " + cli() + " run -p " + std::to_string(p) +
+                        " -- " + tool + " >" + out + " 2>&1";
+        execl("/bin/sh", "sh", "-c", c.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    return k;
+}
+
+// Two sessions (ABI 1.3): two `kview run -p P -- bpftrace` at once on one
+// process; the second joins the first's view and says so; both count
+// every read of P and none of an untraced process doing the same reads;
+// the view goes with the last of them.
+TEST(Run, TwoRunsOnOnePidBothCountEveryRead) {
+    ASSERT_EQ(guest::sh("command -v bpftrace").status, 0);
+    constexpr uint32_t N = 1500;
+    guest::Child p, q;
+    auto before = guest::global();
+    const std::string bt = "bpftrace -e 'kprobe:vfs_read { @n = count(); }'";
+    const std::string out[2] = {"/tmp/run-session1.out", "/tmp/run-session2.out"};
+    pid_t k[2] = {run_in_background(p.pid(), bt, out[0]), -1};
+    auto wait_hooks = [&](uint32_t n) {
+        auto t0 = std::chrono::steady_clock::now();
+        while (!view_of(p.pid(), n) &&
+               std::chrono::steady_clock::now() - t0 < std::chrono::seconds(180))
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        return view_of(p.pid(), n);
+    };
+    bool attached = wait_hooks(1);
+    if (attached) {
+        k[1] = run_in_background(p.pid(), bt, out[1]);
+        attached = wait_hooks(2); // the whole view's hooks: each session's one
+    }
+    if (attached) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        q.start_reads(N);
+        p.reads(N);
+        q.wait_done();
+    }
+    for (pid_t pid : k) {
+        if (pid > 0) {
+            kill(pid, SIGINT); // bpftrace prints its maps
+            waitpid(pid, nullptr, 0);
+        }
+    }
+    std::string o1 = guest::read_file(out[0]), o2 = guest::read_file(out[1]);
+    ASSERT_TRUE(attached) << "both bpftraces never attached\n" << o1 << "\n---\n" << o2;
+    EXPECT_EQ(o1.find("joined the existing view"), std::string::npos) << o1;
+    EXPECT_NE(o2.find("joined the existing view"), std::string::npos) << o2;
+    EXPECT_NE(o2.find("(2 sessions)"), std::string::npos) << o2;
+    auto m1 = maps_of(o1), m2 = maps_of(o2);
+    EXPECT_EQ(m1["n"], N) << o1;
+    EXPECT_EQ(m2["n"], N) << o2;
+    auto after = guest::global();
+    EXPECT_EQ(after.live_views, before.live_views);
+    EXPECT_EQ(after.pages, before.pages);
+    std::printf("[ figures  ] two kview run -p %d -- bpftrace at once: @n %llu and %llu for %u "
+                "reads (untraced neighbour: %u reads)\n",
+                p.pid(), static_cast<unsigned long long>(m1["n"]),
+                static_cast<unsigned long long>(m2["n"]), N, N);
+}
+
 // bcc: funccount-bpfcc (python, its own perf_event_open + SET_BPF) on the
 // traced command: its count is the hook's, and the command's reads.
 TEST(Run, BccFunccountCountsTheCommand) {

@@ -380,9 +380,9 @@ TEST_F(Sessions, JoinRefusals) {
     ASSERT_GE(fd, 0);
     EXPECT_EQ(raw_create(fd, p.pid(), KVIEW_VIEW_FOLLOW_FORK), EBUSY) << "no JOIN: as before 1.3";
     EXPECT_EQ(raw_create(fd, p.pid(), KVIEW_VIEW_JOIN), EBUSY) << "other flags than the view's";
-    EXPECT_EQ(raw_create(fd, p.pid(), KVIEW_VIEW_JOIN | KVIEW_VIEW_FOLLOW_FORK |
-                                          KVIEW_VIEW_EXEC_REAPPLY),
-              EBUSY);
+    EXPECT_EQ(
+        raw_create(fd, p.pid(), KVIEW_VIEW_JOIN | KVIEW_VIEW_FOLLOW_FORK | KVIEW_VIEW_EXEC_REAPPLY),
+        EBUSY);
     EXPECT_EQ(guest::global().live_views, base.live_views + 1);
     kview_view_create joined{};
     ASSERT_EQ(raw_create(fd, p.pid(), KVIEW_VIEW_JOIN | KVIEW_VIEW_FOLLOW_FORK, &joined), 0);

@@ -60,8 +60,8 @@ struct ViewStats {
     uint64_t foreign_mm_hits = 0;
     uint64_t mirrored_writes = 0;
     uint64_t unfollowed = 0;
-    uint32_t session_id = 0;  // this session (ABI 1.3; 0 before)
-    uint32_t nr_sessions = 0; // open sessions of the view (ABI 1.3; 0 before)
+    uint32_t session_id = 0;      // this session (ABI 1.3; 0 before)
+    uint32_t nr_sessions = 0;     // open sessions of the view (ABI 1.3; 0 before)
     std::vector<HookStats> hooks; // this session's, or every session's (stats(true))
 };
 
