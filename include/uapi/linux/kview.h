@@ -6,7 +6,9 @@
  * Device: /dev/kview (misc device). Every ioctl below is issued on an open
  * file descriptor of that device. All state a descriptor creates (its view,
  * the hooks in it) belongs to that descriptor: closing it tears everything
- * down and restores the original kernel mapping of the target.
+ * down and restores the original kernel mapping of the target. Since ABI
+ * 1.3 several descriptors may own one view (KVIEW_VIEW_JOIN): it is torn
+ * down when the last of them is closed; each one's hooks are its own.
  *
  * Versioning: KVIEW_ABI_MAJOR changes on any incompatible change; userspace
  * refuses a module whose major differs. KVIEW_ABI_MINOR grows when commands
