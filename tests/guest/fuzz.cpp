@@ -223,6 +223,9 @@ struct Fuzzer {
         results[name ? name : "E?"]++;
         if (rc == 0 && cmd == KVIEW_IOC_HOOK_FD && arg == page)
             hook_fds.push_back(reinterpret_cast<kview_hook_fd*>(page)->fd);
+        if (rc == 0 && cmd == KVIEW_IOC_VIEW_CREATE && arg == page &&
+            reinterpret_cast<kview_view_create*>(page)->nr_sessions > 1)
+            results["VIEW_CREATE joined a view"]++; // sessions (ABI 1.3) exercised
         poke_hook_fd();
     }
 
