@@ -243,6 +243,21 @@ pid_t run_in_background(pid_t p, const std::string& tool, const std::string& out
     return k;
 }
 
+// SIGINT to @pid (kview run passes it on: bpftrace prints its maps), then
+// wait for it at most @limit; SIGKILL if it is still there. False if it was.
+bool stop_within(pid_t pid, std::chrono::seconds limit) {
+    kill(pid, SIGINT);
+    auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t0 < limit) {
+        if (waitpid(pid, nullptr, WNOHANG) == pid)
+            return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    return false;
+}
+
 // Two sessions (ABI 1.3): two `kview run -p P -- bpftrace` at once on one
 // process; the second joins the first's view and says so; both count
 // every read of P and none of an untraced process doing the same reads;
@@ -273,14 +288,14 @@ TEST(Run, TwoRunsOnOnePidBothCountEveryRead) {
         p.reads(N);
         q.wait_done();
     }
-    for (pid_t pid : k) {
-        if (pid > 0) {
-            kill(pid, SIGINT); // bpftrace prints its maps
-            waitpid(pid, nullptr, 0);
-        }
-    }
+    bool stopped[2] = {true, true};
+    for (int i = 0; i < 2; i++)
+        if (k[i] > 0)
+            stopped[i] = stop_within(k[i], std::chrono::seconds(60));
     std::string o1 = guest::read_file(out[0]), o2 = guest::read_file(out[1]);
     ASSERT_TRUE(attached) << "both bpftraces never attached\n" << o1 << "\n---\n" << o2;
+    EXPECT_TRUE(stopped[0]) << "the first kview run did not end within 60 s of SIGINT\n" << o1;
+    EXPECT_TRUE(stopped[1]) << "the second kview run did not end within 60 s of SIGINT\n" << o2;
     EXPECT_EQ(o1.find("joined the existing view"), std::string::npos) << o1;
     EXPECT_NE(o2.find("joined the existing view"), std::string::npos) << o2;
     EXPECT_NE(o2.find("(2 sessions)"), std::string::npos) << o2;
