@@ -6,7 +6,9 @@
 #   tests/guest/watchdog.sh SECS CMD [ARGS...]     exit: CMD's, or 124 on a hang
 secs=${1:?usage: watchdog.sh SECS CMD [ARGS...]}
 shift
-"$@" &
+# In a subshell: a plain `"$@" &` would run CMD with SIGINT and SIGQUIT
+# ignored (bash, without job control), and every tool CMD starts with them.
+(exec "$@") &
 pid=$!
 end=$((SECONDS + secs))
 while ((SECONDS < end)); do
