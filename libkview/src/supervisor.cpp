@@ -438,13 +438,6 @@ void exec_tool(const ToolSpec& spec, int sock, pid_t parent) {
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_UNBLOCK, &all, nullptr);
-    // SIGINT and SIGTERM are how kview stops the tool: default them. Ignored
-    // ones survive exec, and a script's `kview run ... &` ignores SIGINT
-    // (bash, without job control); python (bcc) then installs no
-    // KeyboardInterrupt handler and bpftrace no handler at all, so the tool
-    // neither stopped nor printed when CMD ended (SIGTERM 30 s later).
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
     if (!spec.allow_global) {
         if (unshare(CLONE_NEWNS) != 0 ||
             mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
