@@ -550,16 +550,30 @@ int kview_follow_init(struct kview_view *v)
 }
 
 /*
+ * Take @h's program off it, and put it at once, while the hook stays (a
+ * closed hook descriptor's, a closed session's). The program's memory is
+ * freed after an RCU grace period once its last reference goes
+ * (bpf_prog_put() defers the free), as for a kprobe event's program array:
+ * a handler that read h->prog under rcu_read_lock() before the exchange
+ * finishes safely, so no grace period is waited for here (a tool closes
+ * hundreds of descriptors at exit).
+ */
+void kview_hook_drop_prog(struct kview_hook *h)
+{
+	struct bpf_prog *prog = xchg(&h->prog, NULL);
+
+	if (prog)
+		bpf_prog_put(prog);
+}
+
+/*
  * Session @session left view @v, which other sessions keep: its hooks stay
  * planted (hooks leave a view only with it) but count nothing more and run
- * no program. Each program is put at once, as a closed hook descriptor's
- * (perf_fd.c): bpf_prog_put() frees it after a grace period, so a handler
- * that read h->prog before finishes safely. Its hook descriptors are
- * closed already (each holds the session's file). Caller holds v->lock.
+ * no program. Its hook descriptors are closed already (each holds the
+ * session's file). Caller holds v->lock.
  */
 void kview_hooks_close_session(struct kview_view *v, u32 session)
 {
-	struct bpf_prog *prog;
 	u32 i;
 
 	for (i = 0; i < v->nr_hooks; i++) {
@@ -568,9 +582,7 @@ void kview_hooks_close_session(struct kview_view *v, u32 session)
 		if (h->session != session)
 			continue;
 		WRITE_ONCE(h->session_closed, true);
-		prog = xchg(&h->prog, NULL);
-		if (prog)
-			bpf_prog_put(prog);
+		kview_hook_drop_prog(h);
 	}
 }
 

@@ -356,6 +356,7 @@ int kview_hook_add_fd(struct kview_view *v, u32 session,
 		      struct kview_hook_add *req, struct kview_hook **out);
 int kview_get_prog(int fd, u32 kind, struct bpf_prog **out);
 int kview_follow_init(struct kview_view *v);
+void kview_hook_drop_prog(struct kview_hook *h);
 void kview_hooks_close_session(struct kview_view *v, u32 session);
 void kview_hooks_release(struct kview_view *v);
 void kview_hooks_free(struct kview_view *v);

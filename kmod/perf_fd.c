@@ -97,24 +97,15 @@ static long hook_file_ioctl(struct file *file, unsigned int cmd,
 	}
 }
 
-/*
- * The program's memory is freed after an RCU grace period once its last
- * reference goes (bpf_prog_put() defers the free), as for a kprobe event's
- * program array: a handler that read h->prog under rcu_read_lock() before
- * the exchange finishes safely, so no grace period is waited for here (a
- * tool closes hundreds of descriptors at exit).
- */
+/* The hook stays in the view, flagged CLOSED, without its program. */
 static int hook_file_release(struct inode *inode, struct file *file)
 {
 	struct kview_hook_file *hf = file->private_data;
 	struct kview_hook *h = hf->hook;
-	struct bpf_prog *prog;
 
 	if (h) {
 		WRITE_ONCE(h->closed, true);
-		prog = xchg(&h->prog, NULL);
-		if (prog)
-			bpf_prog_put(prog);
+		kview_hook_drop_prog(h);
 	}
 	if (hf->dev)
 		fput(hf->dev);	/* may be the view's last reference */

@@ -20,16 +20,6 @@
 
 namespace {
 
-uint64_t count_of(const kview::BpfObject& obj, const char* map, pid_t pid) {
-    auto fd = obj.map_fd(map);
-    EXPECT_TRUE(fd.ok());
-    uint32_t key = static_cast<uint32_t>(pid);
-    uint64_t v = 0;
-    if (bpf_map_lookup_elem(fd.value(), &key, &v) != 0)
-        return 0;
-    return v;
-}
-
 // What bpf_get_func_ip() returned in the entry program (0: never ran).
 uint64_t func_ip_of(const kview::BpfObject& obj) {
     auto fd = obj.map_fd("func_ip");
@@ -71,15 +61,16 @@ TEST(Bpf, ProgramThroughViewSeesOnlyTarget) {
     p.start_reads(N);
     p.wait_done();
     q.wait_done();
-    EXPECT_EQ(count_of(obj, "entries", p.pid()), N);
-    EXPECT_EQ(count_of(obj, "returns", p.pid()), N);
-    EXPECT_EQ(count_of(obj, "entries", q.pid()), 0u) << "untraced process reached the program";
+    EXPECT_EQ(guest::bpf_count(obj, "entries", p.pid()), N);
+    EXPECT_EQ(guest::bpf_count(obj, "returns", p.pid()), N);
+    EXPECT_EQ(guest::bpf_count(obj, "entries", q.pid()), 0u)
+        << "untraced process reached the program";
     while (perf_buffer__poll(pb, 100) > 0)
         ;
     perf_buffer__free(pb);
     EXPECT_EQ(pc.mine, N) << "perf-event output from the return program";
     EXPECT_EQ(pc.others, 0u);
-    EXPECT_EQ(count_of(obj, "returns", q.pid()), 0u);
+    EXPECT_EQ(guest::bpf_count(obj, "returns", q.pid()), 0u);
     auto cfd = obj.map_fd("cookie");
     ASSERT_TRUE(cfd.ok());
     uint32_t zero = 0;
@@ -89,7 +80,8 @@ TEST(Bpf, ProgramThroughViewSeesOnlyTarget) {
     // The hook sits past the fentry call; the program still sees the
     // function's address, as with the kernel's kprobe (the control below).
     guest::Kallsyms ks;
-    EXPECT_EQ(func_ip_of(obj), ks.at("vfs_read")) << "bpf_get_func_ip(): " << ks.name(func_ip_of(obj));
+    EXPECT_EQ(func_ip_of(obj), ks.at("vfs_read"))
+        << "bpf_get_func_ip(): " << ks.name(func_ip_of(obj));
     auto st = v.value().stats();
     ASSERT_TRUE(st.ok());
     for (const auto& h : st.value().hooks) {
@@ -98,8 +90,8 @@ TEST(Bpf, ProgramThroughViewSeesOnlyTarget) {
     }
     std::printf(
         "[ figures  ] bpf via view: P %u reads -> %llu entries/%llu returns, Q %u reads -> 0\n", N,
-        static_cast<unsigned long long>(count_of(obj, "entries", p.pid())),
-        static_cast<unsigned long long>(count_of(obj, "returns", p.pid())), M);
+        static_cast<unsigned long long>(guest::bpf_count(obj, "entries", p.pid())),
+        static_cast<unsigned long long>(guest::bpf_count(obj, "returns", p.pid())), M);
 }
 
 TEST(Bpf, ControlGlobalAttachSeesEverybody) {
@@ -113,9 +105,10 @@ TEST(Bpf, ControlGlobalAttachSeesEverybody) {
     p.reads(N);
     q.reads(M);
     bpf_link__destroy(link);
-    EXPECT_EQ(count_of(obj, "entries", p.pid()), N);
-    EXPECT_EQ(count_of(obj, "entries", q.pid()), M);
-    EXPECT_EQ(func_ip_of(obj), guest::Kallsyms().at("vfs_read")) << "the kernel's bpf_get_func_ip()";
+    EXPECT_EQ(guest::bpf_count(obj, "entries", p.pid()), N);
+    EXPECT_EQ(guest::bpf_count(obj, "entries", q.pid()), M);
+    EXPECT_EQ(func_ip_of(obj), guest::Kallsyms().at("vfs_read"))
+        << "the kernel's bpf_get_func_ip()";
 }
 
 TEST(Bpf, RefusesWhatIsNotAPlainKprobeProgram) {
@@ -203,9 +196,9 @@ TEST(Bpf, SharedTextModeFiltersInModule) {
     EXPECT_EQ(st0.text_pages, 0u) << "no private text in shared mode";
     p.reads(N);
     q.reads(M);
-    EXPECT_EQ(count_of(obj, "entries", p.pid()), N);
-    EXPECT_EQ(count_of(obj, "returns", p.pid()), N);
-    EXPECT_EQ(count_of(obj, "entries", q.pid()), 0u) << "filtered before the program";
+    EXPECT_EQ(guest::bpf_count(obj, "entries", p.pid()), N);
+    EXPECT_EQ(guest::bpf_count(obj, "returns", p.pid()), N);
+    EXPECT_EQ(guest::bpf_count(obj, "entries", q.pid()), 0u) << "filtered before the program";
     auto st = v.value().stats().value();
     const auto& entry = st.hooks[0];
     EXPECT_EQ(entry.hits, N);

@@ -1,4 +1,6 @@
 // The in-guest tests' helpers (guest_util.hpp), except Child (child.cpp).
+#include <bpf/bpf.h>
+
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,6 +89,24 @@ kview::BpfObject test_bpf() {
     if (!o.ok())
         ADD_FAILURE() << o.error().message();
     return std::move(o).value();
+}
+
+int prog_fd(const kview::BpfObject& obj, const std::string& name) {
+    for (const auto& p : obj.programs())
+        if (p.name == name)
+            return p.fd;
+    ADD_FAILURE() << "no program " << name;
+    return -1;
+}
+
+uint64_t bpf_count(const kview::BpfObject& obj, const char* map, pid_t pid) {
+    auto fd = obj.map_fd(map);
+    EXPECT_TRUE(fd.ok());
+    uint32_t key = static_cast<uint32_t>(pid);
+    uint64_t v = 0;
+    if (!fd.ok() || bpf_map_lookup_elem(fd.value(), &key, &v) != 0)
+        return 0;
+    return v;
 }
 
 kview::GlobalStats global() {

@@ -65,6 +65,12 @@ std::string body(const std::string& func);
 // a failure to load fails the test (value() throws, gtest reports it).
 kview::BpfObject test_bpf();
 
+// The descriptor of @obj's program @name (-1 and a test failure if none).
+int prog_fd(const kview::BpfObject& obj, const std::string& name);
+
+// The value at key @pid of @obj's map @map (a pid -> count map); 0 if absent.
+uint64_t bpf_count(const kview::BpfObject& obj, const char* map, pid_t pid);
+
 // The module's global counters (a failed read is a test failure).
 kview::GlobalStats global();
 

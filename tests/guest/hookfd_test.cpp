@@ -25,23 +25,7 @@
 
 namespace {
 
-int prog_fd(const kview::BpfObject& obj, const std::string& name) {
-    for (const auto& p : obj.programs())
-        if (p.name == name)
-            return p.fd;
-    ADD_FAILURE() << "no program " << name;
-    return -1;
-}
-
-uint64_t count_of(const kview::BpfObject& obj, const char* map, pid_t pid) {
-    auto fd = obj.map_fd(map);
-    EXPECT_TRUE(fd.ok());
-    uint32_t key = static_cast<uint32_t>(pid);
-    uint64_t v = 0;
-    if (!fd.ok() || bpf_map_lookup_elem(fd.value(), &key, &v) != 0)
-        return 0;
-    return v;
-}
+using guest::prog_fd;
 
 const kview::HookStats* hook_of(const kview::ViewStats& st, uint32_t id) {
     for (const auto& h : st.hooks)
@@ -97,11 +81,11 @@ TEST(HookFd, TwoProgramsOnOneSite) {
     p.start_reads(N);
     p.wait_done();
     q.wait_done();
-    EXPECT_EQ(count_of(a, "entries", p.pid()), N);
-    EXPECT_EQ(count_of(b, "entries", p.pid()), N);
-    EXPECT_EQ(count_of(a, "returns", p.pid()), N);
-    EXPECT_EQ(count_of(a, "entries", q.pid()), 0u) << "untraced process reached a program";
-    EXPECT_EQ(count_of(b, "entries", q.pid()), 0u);
+    EXPECT_EQ(guest::bpf_count(a, "entries", p.pid()), N);
+    EXPECT_EQ(guest::bpf_count(b, "entries", p.pid()), N);
+    EXPECT_EQ(guest::bpf_count(a, "returns", p.pid()), N);
+    EXPECT_EQ(guest::bpf_count(a, "entries", q.pid()), 0u) << "untraced process reached a program";
+    EXPECT_EQ(guest::bpf_count(b, "entries", q.pid()), 0u);
     auto st = v.value().stats();
     ASSERT_TRUE(st.ok());
     EXPECT_EQ(st.value().foreign_mm_hits, 0u);
@@ -129,13 +113,13 @@ TEST(HookFd, DisableEnableAndDetachOnClose) {
     uint32_t id = h.value().info.id;
     ASSERT_EQ(ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd(obj, "count_entry")), 0) << strerror(errno);
     p.reads(100); // created disabled: the program does not run
-    EXPECT_EQ(count_of(obj, "entries", p.pid()), 0u);
+    EXPECT_EQ(guest::bpf_count(obj, "entries", p.pid()), 0u);
     ASSERT_EQ(ioctl(fd, PERF_EVENT_IOC_ENABLE, 0), 0);
     p.reads(200);
-    EXPECT_EQ(count_of(obj, "entries", p.pid()), 200u);
+    EXPECT_EQ(guest::bpf_count(obj, "entries", p.pid()), 200u);
     ASSERT_EQ(ioctl(fd, PERF_EVENT_IOC_DISABLE, 0), 0);
     p.reads(50);
-    EXPECT_EQ(count_of(obj, "entries", p.pid()), 200u);
+    EXPECT_EQ(guest::bpf_count(obj, "entries", p.pid()), 200u);
     auto st = v.value().stats();
     ASSERT_TRUE(st.ok());
     const auto* hs = hook_of(st.value(), id);
@@ -156,7 +140,7 @@ TEST(HookFd, DisableEnableAndDetachOnClose) {
 
     h.value().fd.reset(); // detach
     p.reads(30);
-    EXPECT_EQ(count_of(obj, "entries", p.pid()), 200u) << "the program ran after close";
+    EXPECT_EQ(guest::bpf_count(obj, "entries", p.pid()), 200u) << "the program ran after close";
     st = v.value().stats();
     ASSERT_TRUE(st.ok());
     hs = hook_of(st.value(), id);
@@ -291,11 +275,12 @@ TEST(HookFd, SyscallTracepointPrograms) {
     p.start_reads(N);
     p.wait_done();
     q.wait_done();
-    EXPECT_EQ(count_of(a, "tp_enters", p.pid()), N);
-    EXPECT_EQ(count_of(a, "tp_exits", p.pid()), N);
-    EXPECT_EQ(count_of(b, "tp_enters", p.pid()), N);
-    EXPECT_EQ(count_of(a, "tp_enters", q.pid()), 0u) << "untraced process reached a program";
-    EXPECT_EQ(count_of(a, "tp_exits", q.pid()), 0u);
+    EXPECT_EQ(guest::bpf_count(a, "tp_enters", p.pid()), N);
+    EXPECT_EQ(guest::bpf_count(a, "tp_exits", p.pid()), N);
+    EXPECT_EQ(guest::bpf_count(b, "tp_enters", p.pid()), N);
+    EXPECT_EQ(guest::bpf_count(a, "tp_enters", q.pid()), 0u)
+        << "untraced process reached a program";
+    EXPECT_EQ(guest::bpf_count(a, "tp_exits", q.pid()), 0u);
     EXPECT_EQ(stat_of(a, 0), N) << "sum of read's count argument (1 byte a read)";
     EXPECT_EQ(stat_of(a, 1), N) << "sum of read's return values";
     EXPECT_EQ(stat_of(a, 2), 0u) << "a context whose syscall number was not __NR_read";
@@ -310,8 +295,8 @@ TEST(HookFd, SyscallTracepointPrograms) {
     }
     std::printf("[ figures  ] syscall tracepoint programs on read hooks: %u reads -> enters %llu "
                 "exits %llu, count sum %llu, ret sum %llu; untraced %u reads -> 0\n",
-                N, static_cast<unsigned long long>(count_of(a, "tp_enters", p.pid())),
-                static_cast<unsigned long long>(count_of(a, "tp_exits", p.pid())),
+                N, static_cast<unsigned long long>(guest::bpf_count(a, "tp_enters", p.pid())),
+                static_cast<unsigned long long>(guest::bpf_count(a, "tp_exits", p.pid())),
                 static_cast<unsigned long long>(stat_of(a, 0)),
                 static_cast<unsigned long long>(stat_of(a, 1)), M);
 }

@@ -28,18 +28,11 @@
 
 namespace {
 
+using guest::prog_fd;
 using view_test::find_hook;
 using view_test::stats_of;
 
 class Sessions : public view_test::Views {};
-
-int prog_fd(const kview::BpfObject& obj, const std::string& name) {
-    for (const auto& p : obj.programs())
-        if (p.name == name)
-            return p.fd;
-    ADD_FAILURE() << "no program " << name;
-    return -1;
-}
 
 // The "entries" map of obj, a descriptor of its own (outlives obj).
 int entries_map(const kview::BpfObject& obj) {
