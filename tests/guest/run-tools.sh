@@ -3,24 +3,24 @@
 # unmodified, under `kview run -c WORKLOAD`, one after the other; one line
 # per tool (exit status, the report's counts, the hooks' hits and program
 # runs) for the table in docs/usage.md. Tool output and JSON reports land in
-# $KVIEW_OUT/tools/. Usage: run-tools.sh bpftrace|bcc|libbpf|all
+# $KVIEW_OUT/tools/. Usage: run-tools.sh [bpftrace|bcc|libbpf|all]...
 #   tests/vm/run-guest.sh --variant 4l --timeout 590 -- tests/guest/run-tools.sh bpftrace
 set -uo pipefail
 build=${KVIEW_BUILD_DIR:-build}
 kview=$build/cli/kview
 out=${KVIEW_OUT:-/tmp}/tools
 mkdir -p "$out"
-set_=${1:-all}
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 ulimit -l unlimited
 insmod "$build/kmod/$(uname -r)/kview.ko" || exit 1
 
 # The traced workload: reads, path lookups, execs and forks, a capability
 # check (a negative nice), a TCP connect to a closed local port, a signal,
-# a sync, a file created and removed.
+# a sync, a file created and removed, a setresuid, a bind.
 work='dd if=/dev/zero of=/dev/null bs=1 count=2000 2>/dev/null; ls /usr/bin >/dev/null; cat /etc/hostname >/dev/null
 nice -n -1 true; bash -c "exec 3<>/dev/tcp/127.0.0.1/9" 2>/dev/null; kill -0 $$; sync
-touch /tmp/kview-tools-file; rm -f /tmp/kview-tools-file'
+touch /tmp/kview-tools-file; rm -f /tmp/kview-tools-file; setpriv --reuid=0 --regid=0 --clear-groups true
+/usr/bin/python3 -c "import socket; socket.socket().bind((\"127.0.0.1\", 0))"'
 
 bpftrace_tools=(
 	"vfscount.bt|/usr/sbin/vfscount.bt"
@@ -35,6 +35,9 @@ bpftrace_tools=(
 	"syncsnoop.bt|/usr/sbin/syncsnoop.bt"
 	"execsnoop.bt|/usr/sbin/execsnoop.bt"
 	"statsnoop.bt|/usr/sbin/statsnoop.bt"
+	"setuids.bt|/usr/sbin/setuids.bt"
+	"writeback.bt|/usr/sbin/writeback.bt"
+	"syscount.bt|/usr/sbin/syscount.bt"
 	"bpftrace one-liner|bpftrace -e 'kprobe:vfs_read { @[comm] = count(); } kretprobe:vfs_read { @r = hist(retval); }'"
 )
 bcc_tools=(
@@ -51,6 +54,8 @@ bcc_tools=(
 	"syncsnoop-bpfcc|syncsnoop-bpfcc"
 	"tcpconnect-bpfcc|tcpconnect-bpfcc"
 	"filelife-bpfcc|filelife-bpfcc"
+	"opensnoop-bpfcc|opensnoop-bpfcc"
+	"bindsnoop-bpfcc|bindsnoop-bpfcc"
 )
 libbpf_tools=(
 	"funclatency (libbpf)|/usr/sbin/funclatency vfs_read"
@@ -61,13 +66,22 @@ libbpf_tools=(
 	"cachestat (libbpf)|/usr/sbin/cachestat 1 60"
 	"execsnoop (libbpf)|/usr/sbin/execsnoop"
 	"opensnoop (libbpf)|/usr/sbin/opensnoop"
+	"killsnoop (libbpf)|/usr/sbin/killsnoop"
+	"statsnoop (libbpf)|/usr/sbin/statsnoop"
+	"bindsnoop (libbpf)|/usr/sbin/bindsnoop"
+	"sigsnoop (libbpf)|/usr/sbin/sigsnoop"
+	"filelife (libbpf)|/usr/sbin/filelife"
+	"exitsnoop (libbpf)|/usr/sbin/exitsnoop"
 )
-case $set_ in
-bpftrace) tools=("${bpftrace_tools[@]}") ;;
-bcc) tools=("${bcc_tools[@]}") ;;
-libbpf) tools=("${libbpf_tools[@]}") ;;
-*) tools=("${bpftrace_tools[@]}" "${bcc_tools[@]}" "${libbpf_tools[@]}") ;;
-esac
+tools=()
+for set_ in "${@:-all}"; do
+	case $set_ in
+	bpftrace) tools+=("${bpftrace_tools[@]}") ;;
+	bcc) tools+=("${bcc_tools[@]}") ;;
+	libbpf) tools+=("${libbpf_tools[@]}") ;;
+	*) tools+=("${bpftrace_tools[@]}" "${bcc_tools[@]}" "${libbpf_tools[@]}") ;;
+	esac
+done
 
 i=0
 for t in "${tools[@]}"; do
