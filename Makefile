@@ -63,7 +63,7 @@ deps:
 
 test: deps
 	$(MAKE) all
-	ctest --test-dir $(BUILD) --output-on-failure
+	ctest --test-dir $(BUILD) --output-on-failure -j2 --resource-spec-file $(CURDIR)/tests/host/ctest-resources.json
 
 demo: deps
 	$(MAKE) all

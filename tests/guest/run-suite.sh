@@ -23,22 +23,9 @@ if ! "$KVIEW_CLI" trace -p $$ -k vfs_read -d 1ms >/dev/null 2>&1 &&
 	rmmod kview
 	exit 3
 fi
-# kview run's end-to-end tests (run_test.cpp: unmodified bpftrace and bcc
-# under the supervisor, ~8 min a boot under multi-threaded TCG, ~14 under
-# single-threaded) run where they add most, for CI time: all of them in 6.1
-# 4l; in 6.12 4l the two that compare with stock bpftrace (their control
-# needs single-threaded TCG; the syscall tracepoint context differs in 6.12).
-# The module side, hook descriptors (HookFd.*), runs everywhere.
-# KVIEW_RUN_TESTS=1 runs all of them in any boot.
+# kview run's end-to-end tests (run_test.cpp: unmodified bpftrace, bcc and
+# libbpf-tools under the supervisor) run in every boot, like the rest.
 filter=${KVIEW_GTEST_FILTER:-}
-if [[ -z $filter && ${KVIEW_RUN_TESTS:-} != 1 ]]; then
-	case "$(uname -r | cut -d. -f1,2):${KVIEW_VARIANT:-}" in
-	6.1:4l) ;;
-	6.12:4l) filter='-Run.GlobalFallbackBlockedAndReported:Run.Kill9LeavesNothingAttached:Run.BccFunccountCountsTheCommand:Run.OpensnoopBtPrintsTheCommandsOpens:Run.LibbpfOpensnoopPrintsTheCommandsOpens' ;;
-	*) filter='-Run.*' ;;
-	esac
-	[[ $(uname -r) == *-rt-* ]] && filter='-Run.*'
-fi
 "$bin" --gtest_color=no ${KVIEW_OUT:+--gtest_output=xml:$KVIEW_OUT/gtest.xml} ${filter:+--gtest_filter=$filter}
 rc=$?
 # The seeded ioctl fuzzer (tests/guest/fuzz.cpp): short here, long with

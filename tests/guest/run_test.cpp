@@ -72,7 +72,7 @@ struct Neighbour {
 // RIP 0 in the neighbour, returning from the fentry call; a hang in
 // tests/guest/stock-tcg-repro.sh ftrace-kprobes without kview:
 // docs/reliability.md), so there the control is left out and kview run's
-// counts are checked alone; single-threaded TCG boots (guest.6.12-4l in
+// counts are checked alone; single-threaded TCG boots (the guest.6.12-* in
 // make test; any boot with run-guest.sh --tcg-single) compare both.
 TEST(Run, BpftraceCountsEqualPidFilteredBpftrace) {
     ASSERT_EQ(guest::sh("command -v bpftrace").status, 0)

@@ -12,7 +12,7 @@ repo=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo" || exit 2
 out=$build/vm-out/${KVIEW_KVER:+$KVIEW_KVER-}$variant
 for attempt in 1 2 3 4; do
-	tests/vm/run-guest.sh --variant "$variant" --quiet --timeout 1500 --out "$out" \
+	tests/vm/run-guest.sh --variant "$variant" --quiet --timeout 2400 --out "$out" \
 		--env KVIEW_BUILD_DIR="$build" -- tests/guest/run-suite.sh
 	rc=$?
 	if ((rc != 0)) && grep -q KVIEW-KASLR-LAYOUT-REFUSED "$out/cmd.log" 2>/dev/null; then
