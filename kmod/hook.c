@@ -136,7 +136,9 @@ static struct kview_site *site_get(unsigned long addr, bool shared)
 
 	mutex_lock(&site_lock);
 	list_for_each_entry(s, &sites, node) {
-		if (!shared && (unsigned long)s->kp.addr == addr) {
+		/* a gone one's module was unloaded: sites_retire() frees it */
+		if (!shared && (unsigned long)s->kp.addr == addr &&
+		    !kprobe_gone(&s->kp)) {
 			s->refs++;	/* perhaps an idle one (site_drop()) */
 			goto out;
 		}
@@ -306,7 +308,7 @@ static int hook_address(const struct kview_hook_add *req, unsigned long *addr,
 {
 	char name[KSYM_NAME_LEN];
 	unsigned long func;
-	int n;
+	int n, err;
 
 	if (!req->symbol[0])
 		return -EINVAL;
@@ -325,14 +327,25 @@ static int hook_address(const struct kview_hook_add *req, unsigned long *addr,
 	func = kv_sym.lookup_name(name);
 	if (!func)
 		return -ENOENT;
-	if (func < kv_sym.stext || func >= kv_sym.etext)
-		return -EINVAL;	/* module or non-text symbol */
 	*func_out = func;
-	func = kview_func_body(func);	/* past fentry (and endbr64) */
-	if (req->offset >= kv_sym.etext - func)
+	if (func >= kv_sym.stext && func < kv_sym.etext) {
+		func = kview_func_body(func);	/* past fentry (and endbr64) */
+		if (req->offset >= kv_sym.etext - func)
+			return -EINVAL;
+		*addr = func + req->offset;
+		return 0;
+	}
+	if (!kview_is_module_addr(func))
+		return -EINVAL;	/* not text */
+	/* module text (modtext.c): the hook in the same module's core text */
+	err = kview_modtext_check(func, func);
+	if (err)
+		return err;
+	func = kview_func_body(func);
+	if (req->offset >= MODULES_END - func)
 		return -EINVAL;
 	*addr = func + req->offset;
-	return 0;
+	return kview_modtext_check(*func_out, *addr);
 }
 
 /*

@@ -142,10 +142,13 @@ static long ioc_read_text(struct kview_file *f, union kview_ioc_arg *a,
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	if (!req->len || req->len > KVIEW_READ_TEXT_MAX ||
-	    req->addr < kv_sym.stext || req->addr >= kv_sym.etext ||
-	    req->len > kv_sym.etext - req->addr)
+	if (!req->len || req->len > KVIEW_READ_TEXT_MAX)
 		return -EINVAL;
+	if ((req->addr < kv_sym.stext || req->addr >= kv_sym.etext ||
+	     req->len > kv_sym.etext - req->addr) &&
+	    (!kview_is_module_addr(req->addr) ||
+	     kview_modtext_check(req->addr, req->addr + req->len - 1)))
+		return -EINVAL;	/* neither image text nor one module's */
 	buf = kmalloc(req->len, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;

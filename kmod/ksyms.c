@@ -69,6 +69,7 @@ static const struct {
 	SYM(bpf_prog_active, "bpf_prog_active"),
 	SYM(current_kprobe, "current_kprobe"),
 	SYM(get_kprobe, "get_kprobe"),
+	SYM(module_text_address, "__module_text_address"),
 	SYM(flush_tlb_mm_range, "flush_tlb_mm_range"),
 };
 
@@ -99,6 +100,8 @@ static void __always_unused ksyms_check_types(void)
 	BUILD_BUG_ON(!__same_type(*kv_sym.bpf_prog_active, bpf_prog_active));
 	BUILD_BUG_ON(!__same_type(*kv_sym.current_kprobe, current_kprobe));
 	BUILD_BUG_ON(!__same_type(kv_sym.get_kprobe, &get_kprobe));
+	BUILD_BUG_ON(!__same_type(kv_sym.module_text_address,
+				  &__module_text_address));
 }
 
 int kview_ksyms_init(void)

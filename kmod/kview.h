@@ -79,6 +79,7 @@ struct kview_ksyms {
 	int __percpu *bpf_prog_active;	/* the tracing BPF recursion guard */
 	struct kprobe * __percpu *current_kprobe;	/* kprobe_running() */
 	struct kprobe *(*get_kprobe)(void *addr);
+	struct module *(*module_text_address)(unsigned long addr);
 	/*
 	 * arch/x86/include/asm/tlbflush.h declares it for built-in code only
 	 * (#ifndef MODULE); the same prototype in 6.1 and 6.12.
@@ -100,6 +101,7 @@ struct kview_page {
 	unsigned long pfn;		/* the shared page behind vaddr */
 	struct page *copy;		/* private copy */
 	unsigned int nr_hooks;
+	struct module *mod;		/* module text: pinned (modtext.c) */
 };
 
 /* One private PTE table for a 2 MiB region that holds hooked pages. */
@@ -108,6 +110,8 @@ struct kview_ptes {
 	unsigned long base;		/* 2 MiB aligned kernel address */
 	unsigned long *table;
 	bool region_ref;		/* holds a non-global ref on the region */
+	bool module;			/* module space: resynced (modtext.c) */
+	DECLARE_BITMAP(private, PTRS_PER_PTE);	/* entries mapping our copies */
 };
 
 struct kview_hook {
@@ -237,6 +241,12 @@ struct kview_view {
 	/* private upper tables: [0] top's child ... down to the PMD page */
 	unsigned long *upper[3];
 	int nr_upper;
+	/*
+	 * Module space (the PUD entry after the image's): a private PMD page
+	 * once the view hooks module text, on the modtext.c list.
+	 */
+	unsigned long *mod_pmd;
+	struct list_head mod_node;
 	struct list_head ptes;
 	struct list_head pages;
 	/*
@@ -342,6 +352,20 @@ bool kview_mm_on_view(struct mm_struct *mm);
 struct kview_ptes *kview_get_ptes(struct kview_view *v, unsigned long addr);
 void kview_view_unmap(struct kview_view *v);
 void kview_tables_free(struct kview_view *v);
+
+unsigned long *kview_shared_pmd_entry(unsigned long addr);
+
+/* modtext.c */
+extern raw_spinlock_t kview_modsync_lock;
+bool kview_is_module_addr(unsigned long addr);
+int kview_modtext_check(unsigned long func, unsigned long addr);
+int kview_modtext_pin(struct kview_page *p);
+void kview_modtext_unpin(struct kview_page *p);
+int kview_modsync_get(void);
+void kview_modsync_put(void);
+void kview_modsync_link(struct kview_view *v);
+void kview_modsync_unlink(struct kview_view *v);
+void kview_modtext_exit(void);
 
 /* textpage.c */
 int kview_view_map_page(struct kview_view *v, unsigned long addr,

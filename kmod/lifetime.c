@@ -241,6 +241,7 @@ static struct kview_view *view_alloc(struct task_struct *task,
 	mutex_init(&v->lock);
 	raw_spin_lock_init(&v->mms_lock);
 	INIT_LIST_HEAD(&v->ptes);
+	INIT_LIST_HEAD(&v->mod_node);
 	INIT_LIST_HEAD(&v->pages);
 	v->flags = flags;
 	v->owners = 1;

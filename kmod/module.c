@@ -39,6 +39,7 @@ static void __exit kview_exit(void)
 	kview_views_exit();
 	kview_reap_exit();
 	kview_hooks_exit();
+	kview_modtext_exit();
 	kview_mirror_exit();
 	pr_info("unloaded\n");
 }

@@ -246,7 +246,7 @@ void kview_view_unmap(struct kview_view *v)
 	kview_flush_view(v);
 }
 
-static unsigned long *shared_pmd_entry(unsigned long addr)
+unsigned long *kview_shared_pmd_entry(unsigned long addr)
 {
 	pgd_t *pgd = pgd_offset_pgd(kv_sym.init_mm->pgd, addr);
 	p4d_t *p4d = p4d_offset(pgd, addr);
@@ -308,38 +308,90 @@ static struct kview_ptes *find_ptes(struct kview_view *v, unsigned long base)
 	return NULL;
 }
 
+/*
+ * Module space: a private PMD page for its PUD entry, a copy of the shared
+ * one kept in sync by modtext.c from the moment it exists. Caller holds
+ * v->lock.
+ */
+static int module_pmd_get(struct kview_view *v)
+{
+	unsigned long *pud = v->upper[v->nr_upper - 2];
+	unsigned int i = pud_index(MODULES_VADDR);
+	unsigned long entry = READ_ONCE(pud[i]);
+	unsigned long *copy;
+	int err;
+
+	if (v->mod_pmd)
+		return 0;
+	if (v->nr_upper < 2 || pud_index(MODULES_END - 1) != i ||
+	    i == pud_index(__START_KERNEL_map) ||
+	    !(entry & _PAGE_PRESENT) || (entry & _PAGE_PSE))
+		return -EOPNOTSUPP;
+	err = kview_modsync_get();	/* resyncs first, then the copy */
+	if (err)
+		return err;
+	copy = alloc_table(v);
+	if (!copy) {
+		kview_modsync_put();
+		return -ENOMEM;
+	}
+	raw_spin_lock(&kview_modsync_lock);
+	memcpy(copy, table_of(entry), PAGE_SIZE);
+	WRITE_ONCE(pud[i], with_table(entry, copy));
+	v->mod_pmd = copy;
+	kview_modsync_link(v);
+	raw_spin_unlock(&kview_modsync_lock);
+	return 0;
+}
+
 /* Give the 2 MiB region around @addr a private, non-global PTE table. */
 struct kview_ptes *kview_get_ptes(struct kview_view *v, unsigned long addr)
 {
 	unsigned long base = addr & PMD_MASK;
-	unsigned long *pmdp = &v->upper[v->nr_upper - 1][pmd_index(addr)];
-	unsigned long shared;
+	bool module = kview_is_module_addr(addr);
+	unsigned long *pmdp, shared;
 	struct kview_ptes *t = find_ptes(v, base);
 	int i, err;
 
 	if (t)
 		return t;
+	if (module) {
+		err = module_pmd_get(v);
+		if (err)
+			return ERR_PTR(err);
+		pmdp = &v->mod_pmd[pmd_index(addr)];
+	} else {
+		pmdp = &v->upper[v->nr_upper - 1][pmd_index(addr)];
+	}
 	t = kzalloc(sizeof(*t), GFP_KERNEL);
 	if (!t)
 		return ERR_PTR(-ENOMEM);
 	t->base = base;
-	err = region_nonglobal_get(base);
-	if (err)
-		goto err_free;
-	t->region_ref = true;
+	t->module = module;
+	if (!module) {	/* module pages: one by one (kview_modtext_pin()) */
+		err = region_nonglobal_get(base);
+		if (err)
+			goto err_free;
+		t->region_ref = true;
+	}
 	t->table = alloc_table(v);
 	err = -ENOMEM;
 	if (!t->table)
 		goto err_region;
 
-	shared = READ_ONCE(*shared_pmd_entry(addr));
+	/* under the resync lock: no change of module space is missed */
+	raw_spin_lock(&kview_modsync_lock);
+	shared = READ_ONCE(*kview_shared_pmd_entry(addr));
 	err = -EINVAL;
 	if (!(shared & _PAGE_PRESENT))
-		goto err_table;
+		goto err_unlock;
 	if (shared & _PAGE_PSE) {
 		unsigned long pfn = pmd_pfn(__pmd(shared));
 		unsigned long flags = shared & ~(PTE_PFN_MASK | _PAGE_PSE | _PAGE_GLOBAL);
 
+		err = -EOPNOTSUPP;	/* huge module mappings: not in 6.1/6.12 */
+		if (module)
+			goto err_unlock;
 		if (shared & _PAGE_PAT_LARGE)
 			flags = (flags & ~_PAGE_PAT_LARGE) | _PAGE_PAT;
 		for (i = 0; i < PTRS_PER_PTE; i++)
@@ -352,6 +404,7 @@ struct kview_ptes *kview_get_ptes(struct kview_view *v, unsigned long addr)
 		WRITE_ONCE(*pmdp, with_table(shared, t->table));
 	}
 	list_add(&t->node, &v->ptes);
+	raw_spin_unlock(&kview_modsync_lock);
 	/*
 	 * The region's translations may be cached as one 2 MiB page: drop
 	 * them before a 4 KiB entry of it gets another frame (a TLB holding
@@ -360,10 +413,12 @@ struct kview_ptes *kview_get_ptes(struct kview_view *v, unsigned long addr)
 	kview_flush_view(v);
 	return t;
 
-err_table:
+err_unlock:
+	raw_spin_unlock(&kview_modsync_lock);
 	free_table(v, t->table);
 err_region:
-	region_nonglobal_put(base);
+	if (t->region_ref)
+		region_nonglobal_put(base);
 err_free:
 	kfree(t);
 	return ERR_PTR(err);
@@ -375,12 +430,19 @@ void kview_tables_free(struct kview_view *v)
 	struct kview_ptes *t, *tn;
 	int i;
 
+	if (v->mod_pmd)
+		kview_modsync_unlink(v);	/* no resync touches them now */
 	list_for_each_entry_safe(t, tn, &v->ptes, node) {
 		free_table(v, t->table);
 		if (t->region_ref)
 			region_nonglobal_put(t->base);
 		list_del(&t->node);
 		kfree(t);
+	}
+	if (v->mod_pmd) {
+		free_table(v, v->mod_pmd);
+		v->mod_pmd = NULL;
+		kview_modsync_put();
 	}
 	for (i = v->nr_upper - 1; i >= 0; i--)
 		free_table(v, v->upper[i]);

@@ -50,21 +50,33 @@ static struct kview_page *find_page(struct kview_view *v, unsigned long vaddr)
 static int copy_text_page(struct kview_view *v, struct kview_ptes *t,
 			  struct kview_page *p)
 {
-	unsigned long *ptep = &t->table[pte_index(p->vaddr)];
+	unsigned int i = pte_index(p->vaddr);
+	unsigned long *ptep = &t->table[i];
 	unsigned long old;
+	int err;
 
+	if (t->module) {
+		err = kview_modtext_pin(p);
+		if (err)
+			return err;
+	}
 	p->copy = alloc_page(GFP_KERNEL_ACCOUNT);
-	if (!p->copy)
+	if (!p->copy) {
+		kview_modtext_unpin(p);
 		return -ENOMEM;
+	}
 	v->text_pages++;
 	kview_account_pages(1);
 
 	mutex_lock(kv_sym.text_mutex);
+	raw_spin_lock(&kview_modsync_lock);	/* modtext.c skips it from now */
 	old = READ_ONCE(*ptep);
 	p->pfn = (old & PTE_PFN_MASK) >> PAGE_SHIFT;
 	memcpy(page_address(p->copy), pfn_to_kaddr(p->pfn), PAGE_SIZE);
+	__set_bit(i, t->private);
 	WRITE_ONCE(*ptep, (old & ~PTE_PFN_MASK) |
 		   ((unsigned long)page_to_pfn(p->copy) << PAGE_SHIFT));
+	raw_spin_unlock(&kview_modsync_lock);
 	kview_mirror_add(p);
 	mutex_unlock(kv_sym.text_mutex);
 	return 0;
@@ -116,6 +128,7 @@ void kview_pages_free(struct kview_view *v)
 	kview_pages_unmirror(v);
 	list_for_each_entry_safe(p, pn, &v->pages, view_node) {
 		__free_page(p->copy);
+		kview_modtext_unpin(p);
 		v->text_pages--;
 		kview_account_pages(-1);
 		list_del(&p->view_node);

@@ -8,7 +8,9 @@
  * the hooks in it) belongs to that descriptor: closing it tears everything
  * down and restores the original kernel mapping of the target. Since ABI
  * 1.3 several descriptors may own one view (KVIEW_VIEW_JOIN): it is torn
- * down when the last of them is closed; each one's hooks are its own.
+ * down when the last of them is closed; each one's hooks are its own. Since
+ * 1.4 hooks may go in the core text of loaded modules (which stay loaded
+ * while hooked).
  *
  * Versioning: KVIEW_ABI_MAJOR changes on any incompatible change; userspace
  * refuses a module whose major differs. KVIEW_ABI_MINOR grows when commands
@@ -56,8 +58,13 @@
  *   tracepoint program on a syscall hook), kprobe.multi, sleepable, or
  *   using bpf_override_return; EACCES a tracepoint program reading past
  *   the context.
- *   Errnos: ENOENT unknown symbol; EINVAL bad kind/offset/not an instruction
- *   boundary/address outside the kernel image text; EADDRNOTAVAIL address the
+ *   (ABI 1.4) @symbol may be a module's function ("name" or "module:name"):
+ *   the module cannot be unloaded while a view holds a copy of its text.
+ *   Errnos: ENOENT unknown symbol, or its module still loading or going;
+ *   EINVAL bad kind/offset/not an instruction boundary/address outside the
+ *   kernel image text and modules' core text (init text too); EOPNOTSUPP
+ *   module text where this kernel's module space cannot be kept coherent
+ *   (dmesg says why); EADDRNOTAVAIL address the
  *   kernel refuses to probe (blacklisted, jump-label, static-call, BUG or
  *   alternative site); EEXIST a hook of this session already sits there;
  *   ENOSPC KVIEW_MAX_HOOKS reached in the view (every session's hooks
@@ -73,7 +80,8 @@
  * KVIEW_IOC_READ_TEXT -- copy @len (<= KVIEW_READ_TEXT_MAX) bytes of kernel
  *   image text at @addr to @buf_ptr, read through the *caller's* page tables:
  *   the traced process sees its hooks (0xcc), everybody else the original.
- *   Needs CAP_SYS_ADMIN. EINVAL range outside kernel image text.
+ *   (ABI 1.4) Or the core text of a live module, the whole range in one.
+ *   Needs CAP_SYS_ADMIN. EINVAL range outside those. EIO not mapped.
  *
  * KVIEW_IOC_GLOBAL_STATS -- module-wide accounting (live views, pages and
  *   bytes held), used by tests to prove nothing leaks.
@@ -104,7 +112,7 @@
 #include <linux/types.h>
 
 #define KVIEW_ABI_MAJOR 1
-#define KVIEW_ABI_MINOR 3
+#define KVIEW_ABI_MINOR 4
 
 #define KVIEW_DEVICE_NAME "kview"
 #define KVIEW_DEVICE_PATH "/dev/kview"
