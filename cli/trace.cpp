@@ -193,7 +193,7 @@ void check_trace_args(TraceArgs& a) {
 }
 
 // Where /proc/kallsyms puts sym: not found, in the kernel image, or in a
-// module (the module refuses those: their text is outside the image).
+// module ("[ext4]": hooked in the module's text, which stays loaded).
 struct Symbol {
     bool known = true; // false: /proc/kallsyms unreadable, let the module decide
     bool found = false;
@@ -258,10 +258,8 @@ int dry_run(const TraceArgs& a) {
         Symbol where = kallsyms_lookup(sym);
         if (where.known && !where.found)
             return fail(Error{ENOENT, "symbol " + sym, "not in /proc/kallsyms"});
-        if (!where.module.empty())
-            return fail(Error{EINVAL, "symbol " + sym + " " + where.module,
-                              "in a module: kview hooks kernel image text only"});
-        std::printf("would hook %s in %s%s%s\n", h.label.c_str(), who.c_str(),
+        std::printf("would hook %s%s%s in %s%s%s\n", h.label.c_str(),
+                    where.module.empty() ? "" : " ", where.module.c_str(), who.c_str(),
                     h.entry ? " (entry)" : "", h.ret ? " (return)" : "");
     }
     for (const auto& t : a.tracepoints) {

@@ -574,7 +574,12 @@ Supervisor::Answer Supervisor::hand_hook(const seccomp_notif& n, const std::stri
     if (!h.ok()) {
         std::string why = h.error().hint, mod;
         if (h.error().code == EINVAL && !(mod = module_of(sym)).empty())
-            why = "a function of module " + mod + ": module text is not in views yet";
+            why = "a function of module " + mod +
+                  (view_.device().version().abi_minor < 4
+                       ? ": this kview module (ABI 1." +
+                             std::to_string(view_.device().version().abi_minor) +
+                             ") hooks no module text; 1.4 does"
+                       : ": not in its core text");
         return refuse_or_global({Attach::Refused, what, why}, h.error().code);
     }
     last_attach_ms_ = now_ms();
