@@ -46,10 +46,18 @@ void fork_reads_and_reap(int z, uint64_t n) {
     close_range(3, static_cast<unsigned>(s) - 1, 0);
     close_range(static_cast<unsigned>(s) + 1, ~0U, 0);
     int z = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    int nine = open(kNinePFile, O_RDONLY | O_CLOEXEC); // the guest's root: 9p
     Cmd cmd;
     while (recv(s, &cmd, sizeof(cmd), MSG_WAITALL) == sizeof(cmd)) {
         switch (cmd.op) {
         case 'r': do_reads(z, cmd.arg); break;
+        case 'p': // one-byte preads of a 9p file: one v9fs_file_read_iter() each
+            for (uint64_t i = 0; i < cmd.arg; i++) {
+                char c;
+                if (pread(nine, &c, 1, 0) != 1)
+                    _exit(9);
+            }
+            break;
         case 'f':
             fork_reads_and_reap(z, cmd.arg);
             break;
@@ -136,6 +144,8 @@ void Child::reads(uint32_t n) {
     wait_ack();
 }
 void Child::start_reads(uint32_t n) { send_cmd('r', n); }
+
+void Child::start_file_reads(uint32_t n) { send_cmd('p', n); }
 void Child::wait_done() { wait_ack(); }
 void Child::fork_reads(uint32_t n) {
     send_cmd('f', n);

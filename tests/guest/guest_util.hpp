@@ -93,6 +93,10 @@ void kill_wait(pid_t pid);
 // The test binary itself (for exec tests).
 std::string self_exe();
 
+// A file on the guest's root, which is the host's over 9p (module 9p): each
+// one-byte pread() of it is one call of v9fs_file_read_iter() (no cache).
+inline constexpr const char* kNinePFile = "/etc/os-release";
+
 // A forked process that obeys commands over a socketpair. The channel uses
 // send/recv only, so the target's read()/vfs_read() counts are exactly the
 // reads it is told to do. Killed and reaped on destruction.
@@ -111,6 +115,7 @@ class Child {
     void forks_of_ten_reads(uint32_t kids);        // kids forked in turn, 10 reads each
     std::vector<uint8_t> read_text(uint64_t addr); // 4 KiB page at addr, as the child sees it
     void kill9();                                  // SIGKILL + reap
+    void start_file_reads(uint32_t n);             // begin n preads of kNinePFile ...
     void start_reads(uint32_t n);                  // begin n reads, don't wait ...
     void wait_done();                              // ... until they are done
 
