@@ -307,6 +307,7 @@ static int hook_address(const struct kview_hook_add *req, unsigned long *addr,
 			unsigned long *func_out)
 {
 	char name[KSYM_NAME_LEN];
+	struct module *mod;
 	unsigned long func;
 	int n, err;
 
@@ -338,14 +339,15 @@ static int hook_address(const struct kview_hook_add *req, unsigned long *addr,
 	if (!kview_is_module_addr(func))
 		return -EINVAL;	/* not text */
 	/* module text (modtext.c): the hook in the same module's core text */
-	err = kview_modtext_check(func, func);
-	if (err)
-		return err;
-	func = kview_func_body(func);
-	if (req->offset >= MODULES_END - func)
-		return -EINVAL;
+	mod = kview_modtext_get(func);
+	if (IS_ERR(mod))
+		return PTR_ERR(mod);
+	func = kview_func_body(func);	/* reads its text: pinned meanwhile */
 	*addr = func + req->offset;
-	return kview_modtext_check(*func_out, *addr);
+	err = req->offset >= MODULES_END - func ? -EINVAL :
+	      kview_modtext_check(*func_out, *addr);
+	module_put(mod);
+	return err;
 }
 
 /*

@@ -358,6 +358,7 @@ unsigned long *kview_shared_pmd_entry(unsigned long addr);
 /* modtext.c */
 extern raw_spinlock_t kview_modsync_lock;
 bool kview_is_module_addr(unsigned long addr);
+struct module *kview_modtext_get(unsigned long addr);
 int kview_modtext_check(unsigned long func, unsigned long addr);
 int kview_modtext_pin(struct kview_page *p);
 void kview_modtext_unpin(struct kview_page *p);

@@ -259,23 +259,39 @@ bool kview_is_module_addr(unsigned long addr)
 }
 
 /*
- * May a hook go at @addr in the function at @func? Both in the core text
- * of one live module (not its init text, which is freed after init).
+ * The live module whose core text holds @addr, referenced (it cannot be
+ * unloaded until module_put()), or ERR_PTR: -EINVAL not module core text
+ * (init text is freed after init), -ENOENT still loading, or going.
  */
-int kview_modtext_check(unsigned long func, unsigned long addr)
+struct module *kview_modtext_get(unsigned long addr)
 {
 	struct module *mod;
 	int err = 0;
 
 	preempt_disable();
-	mod = kv_sym.module_text_address(func);
-	if (!mod || within_module_init(func, mod) ||
-	    kv_sym.module_text_address(addr) != mod)
+	mod = kv_sym.module_text_address(addr);
+	if (!mod || within_module_init(addr, mod))
 		err = -EINVAL;
-	else if (mod->state != MODULE_STATE_LIVE)
-		err = -ENOENT;	/* still loading, or going */
+	else if (mod->state != MODULE_STATE_LIVE || !try_module_get(mod))
+		err = -ENOENT;
 	preempt_enable();
-	return err;
+	return err ? ERR_PTR(err) : mod;
+}
+
+/* Are @func and @addr in the core text of one live module? */
+int kview_modtext_check(unsigned long func, unsigned long addr)
+{
+	struct module *mod = kview_modtext_get(func);
+	bool same;
+
+	if (IS_ERR(mod))
+		return PTR_ERR(mod);
+	preempt_disable();
+	same = kv_sym.module_text_address(addr) == mod &&
+	       !within_module_init(addr, mod);
+	preempt_enable();
+	module_put(mod);
+	return same ? 0 : -EINVAL;
 }
 
 /* Non-global shared PTEs of hooked module pages, refcounted. */
@@ -358,16 +374,11 @@ static void page_nonglobal_put(unsigned long vaddr)
  */
 int kview_modtext_pin(struct kview_page *p)
 {
-	struct module *mod;
-	int err = 0;
+	struct module *mod = kview_modtext_get(p->vaddr);
+	int err;
 
-	preempt_disable();
-	mod = kv_sym.module_text_address(p->vaddr);
-	if (!mod || mod->state != MODULE_STATE_LIVE || !try_module_get(mod))
-		err = -ENOENT;
-	preempt_enable();
-	if (err)
-		return err;
+	if (IS_ERR(mod))
+		return PTR_ERR(mod);
 	err = page_nonglobal_get(p->vaddr);
 	if (err) {
 		module_put(mod);
