@@ -92,18 +92,19 @@ static bool sync_view(struct kview_view *v)
 }
 
 /*
- * Resync every view with module tables. From the kretprobes (preemption
- * off, interrupts as the caller had them: on, since the three functions
- * sleep or send IPIs themselves) and from late_fn().
+ * Resync every view with module tables, and flush those that changed (all
+ * of them with @flush_all). From the kretprobes (preemption off, interrupts
+ * as the caller had them: on, since the three functions sleep or send IPIs
+ * themselves) and from late_fn().
  */
-static void sync_all(void)
+static void sync_all(bool flush_all)
 {
 	struct kview_view *v;
 	bool defer = false;
 
 	raw_spin_lock(&kview_modsync_lock);
 	list_for_each_entry(v, &sync_views, mod_node) {
-		if (!sync_view(v))
+		if (!sync_view(v) && !flush_all)
 			continue;
 		if (irqs_disabled())
 			defer = true;	/* no IPIs here: flush from a work */
@@ -117,7 +118,7 @@ static void sync_all(void)
 
 static int sync_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	sync_all();
+	sync_all(false);
 	return 0;
 }
 
@@ -158,13 +159,8 @@ static int register_one(int i)
 static void late_fn(struct work_struct *work)
 {
 	static const unsigned long delays[] = { HZ, 4 * HZ };
-	struct kview_view *v;
 
-	sync_all();
-	raw_spin_lock(&kview_modsync_lock);
-	list_for_each_entry(v, &sync_views, mod_node)
-		kview_flush_view(v);
-	raw_spin_unlock(&kview_modsync_lock);
+	sync_all(true);	/* and the flushes a sync_all() deferred */
 	mutex_lock(&probe_lock);
 	if (probes_registered && late_rounds < ARRAY_SIZE(delays))
 		schedule_delayed_work(&late_sync, delays[late_rounds++]);
