@@ -76,6 +76,25 @@ void kview_entry_kprobe(struct kprobe *kp, unsigned long func)
 	kp->flags = KPROBE_FLAG_ON_FUNC_ENTRY | KPROBE_FLAG_DISABLED;
 }
 
+/* kview_mutex_owner_is_current() reads the owner word as this kernel lays it out */
+static int mutex_owner_check(void)
+{
+	struct mutex m;	/* a test mutex, only this function takes it */
+	bool held, free;
+
+	mutex_init(&m);
+	mutex_lock(&m);
+	held = kview_mutex_owner_is_current(&m);
+	mutex_unlock(&m);
+	free = !kview_mutex_owner_is_current(&m);
+	mutex_destroy(&m);
+	if (held && free)
+		return 0;
+	pr_err("interface mismatch: a mutex's owner word is not laid out as this build expects (CONFIG_PREEMPT_RT=%d)\n",
+	       IS_ENABLED(CONFIG_PREEMPT_RT));
+	return -EOPNOTSUPP;
+}
+
 int kview_compat_check(void)
 {
 	unsigned long f, fentry;
@@ -106,5 +125,5 @@ int kview_compat_check(void)
 		pr_err("interface mismatch: no text_poke_memcpy(): writes to shared kernel text could not be mirrored into views\n");
 		return -EOPNOTSUPP;
 	}
-	return 0;
+	return mutex_owner_check();
 }

@@ -18,6 +18,8 @@
 #define KVIEW_COMPAT_H
 
 #include <linux/filter.h>
+#include <linux/mutex.h>
+#include <linux/sched.h>
 #include <linux/rethook.h>
 #include <linux/version.h>
 
@@ -102,6 +104,26 @@ void kview_entry_kprobe(struct kprobe *kp, unsigned long func);
  */
 #define KVIEW_POKING_MM_NAME	"poking_mm"
 #define KVIEW_POKING_MM_NAME2	"text_poke_mm"
+
+/*
+ * Does the running task hold mutex @m? kernel/locking keeps its owner
+ * helpers private; the owner word is in the public struct: the task with
+ * three flag bits (MUTEX_FLAGS) below it, or, on PREEMPT_RT, where a mutex
+ * is an rt_mutex, with one (RT_MUTEX_HAS_WAITERS). The same in 6.1 and
+ * 6.12.
+ */
+static inline bool kview_mutex_owner_is_current(struct mutex *m)
+{
+#ifdef CONFIG_PREEMPT_RT
+	unsigned long owner = (unsigned long)READ_ONCE(m->rtmutex.owner);
+
+	return (struct task_struct *)(owner & ~1UL) == current;
+#else
+	unsigned long owner = atomic_long_read(&m->owner);
+
+	return (struct task_struct *)(owner & ~0x07UL) == current;
+#endif
+}
 
 /* Load-time check of the interfaces above; 0 or -EOPNOTSUPP, with a line. */
 int kview_compat_check(void);

@@ -50,11 +50,33 @@ static void site_child_enable(struct kview_site *s)
 	mutex_unlock(kv_sym.kprobe_mutex);
 }
 
-/* Disarm @s's aggregator unless another child needs it; keep ours enabled. */
+/*
+ * Disarm @s's aggregator unless another child needs it; keep ours enabled.
+ * Between disable_kprobe() and our child's flag back, the traced process's
+ * int3 runs no handler of ours, so the flag does not wait for kprobe_mutex
+ * when somebody holds it: the kprobe optimizer does, across an RCU-tasks
+ * grace period (seconds on PREEMPT_RT under TCG; 1323 of 990303 reads were
+ * lost so, Patching.StockKprobeComingAndGoingAtTheHookLosesNoEvent). Then
+ * it is cleared with cmpxchg: the kprobe core changes our child's flags
+ * for our own calls only (serialized by site_lock), and, when a module
+ * goes, to add GONE with a plain read-modify-write, which sees our clear or
+ * undoes it (the poll clears it again); GONE itself is never lost.
+ */
 static void site_quiet(struct kview_site *s)
 {
-	if (!disable_kprobe(&s->kp))
-		site_child_enable(s);
+	u32 old;
+
+	if (disable_kprobe(&s->kp))
+		return;
+	if (mutex_trylock(kv_sym.kprobe_mutex)) {
+		if (!list_empty(&s->kp.list))
+			s->kp.flags &= ~KPROBE_FLAG_DISABLED;
+		mutex_unlock(kv_sym.kprobe_mutex);
+		return;
+	}
+	old = READ_ONCE(s->kp.flags);
+	while (!try_cmpxchg(&s->kp.flags, &old, old & ~KPROBE_FLAG_DISABLED))
+		;
 }
 
 /*
@@ -470,6 +492,7 @@ static int hook_add(struct kview_view *v, u32 session,
 	h->fd = fd;
 	if (!req->offset && !kview_hook_is_return(req->kind))
 		kview_entry_kprobe(&h->entry_kp, func);
+	h->before = min_t(u32, req->offset, KVIEW_HOOK_WINDOW / 2);
 	h->id = internal ? U32_MAX : v->nr_user_hooks;
 	h->kind = req->kind;
 	h->cookie = req->cookie;

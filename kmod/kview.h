@@ -128,6 +128,7 @@ struct kview_hook {
 	bool lost;			/* a shared write overwrote our int3 */
 	/* original bytes at [addr - 4, addr + 4] (a jump covering addr) */
 	u8 orig[KVIEW_HOOK_WINDOW];
+	u8 before;			/* of them, in the function's body (mirror.c) */
 	/*
 	 * Every execution of the hook's int3 is counted once (hit.c), by who
 	 * ran it: hits, a task of the view; other_hits, another context on an
@@ -406,6 +407,7 @@ int kview_mirror_get(void);
 void kview_mirror_put(void);
 void kview_mirror_add(struct kview_page *p);
 void kview_mirror_del(struct kview_page *p);
+void kview_mirror_init(void);
 void kview_mirror_exit(void);
 
 #endif /* KVIEW_INTERNAL_H */

@@ -23,6 +23,7 @@ static int __init kview_init(void)
 	err = kview_compat_check();	/* through the symbols just found */
 	if (err)
 		return err;
+	kview_mirror_init();
 	err = kview_device_init();
 	if (err)
 		return err;

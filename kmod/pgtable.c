@@ -211,10 +211,12 @@ int kview_view_build(struct kview_view *v)
  */
 void kview_view_install(struct kview_view *v)
 {
+	mutex_lock(kv_sym.text_mutex);	/* no text write of the target meanwhile (mirror.c) */
 	raw_spin_lock(&v->mms_lock);
 	set_pgd(kernel_top_entry(v->mms[0]), v->top);
 	v->installed = true;
 	raw_spin_unlock(&v->mms_lock);
+	mutex_unlock(kv_sym.text_mutex);
 	kview_flush_mm(v->mms[0]);
 }
 

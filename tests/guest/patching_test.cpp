@@ -5,16 +5,20 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <new>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -258,6 +262,178 @@ TEST(Patching, TracedProcessPatchesKernelText) {
     unlink(go.c_str());
     unlink(done.c_str());
     rmdir(dir);
+}
+
+// A traced process that reads /dev/zero one byte at a time while told to,
+// counting its reads in memory shared with the test, and whose second
+// thread spins on getpid(): both CPUs run the traced mm, so the kprobe
+// optimizer's kworker often runs lazily on its page tables.
+struct Reader {
+    struct Shared {
+        std::atomic<int> go{0}, seen{0}; // go: 0 pause, 1 read, 2 exit
+        std::atomic<uint64_t> reads{0};
+    };
+    Shared* sh = nullptr;
+    pid_t pid = -1;
+
+    Reader() {
+        void* m = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                       -1, 0);
+        if (m == MAP_FAILED)
+            return;
+        sh = new (m) Shared;
+        pid = fork();
+        if (pid == 0) {
+            std::thread([] {
+                for (;;)
+                    (void)syscall(SYS_getpid);
+            }).detach();
+            int fd = ::open("/dev/zero", O_RDONLY);
+            char c;
+            for (;;) {
+                int g = sh->go.load();
+                if (g == 2)
+                    _exit(0);
+                if (g == 1 && ::read(fd, &c, 1) == 1)
+                    sh->reads.fetch_add(1);
+                sh->seen.store(g);
+            }
+        }
+    }
+    ~Reader() {
+        if (pid > 0)
+            guest::kill_wait(pid);
+        if (sh)
+            munmap(sh, sizeof(Shared));
+    }
+    void run() { sh->go.store(1); }
+    // Stop reading; the reads count once no read is in flight.
+    uint64_t pause() {
+        sh->go.store(0);
+        for (int i = 0; i < 5000 && sh->seen.load() != 0; i++)
+            usleep(1000);
+        return sh->reads.load();
+    }
+};
+
+uint64_t hits_of(View& v) {
+    auto s = v.stats();
+    EXPECT_TRUE(s.ok());
+    return s.ok() && !s.value().hooks.empty() ? s.value().hooks[0].hits : 0;
+}
+
+// The traced process must see every event, counted exactly against its own
+// count of reads, while a stock kprobe at the hook's own address is
+// registered, optimized over the hook, disabled and removed beside it (1),
+// when its view is made while that kprobe is being lazily unoptimized (2:
+// what CI hit, 19436 of 20000 reads on 6.1, 0 of 20000 and the hook "lost"
+// on 6.12-rt, when the test before left such a kprobe), and while ftrace
+// attaches to the function and leaves again (3: the fentry call's bytes,
+// just before the hook, change). Without the fixes of mirror.c and
+// hook.c's site_quiet() it lost 0.4% (6.1) and 17% (6.12-rt) of the reads
+// in (1), and the hook stayed lost in (3).
+TEST(Patching, StockKprobeComingAndGoingAtTheHookLosesNoEvent) {
+    if (!single_threaded_tcg())
+        GTEST_SKIP() << "needs single-threaded TCG (tests/host/run-storms.sh runs it)";
+    if (guest::read_file("/proc/sys/debug/kprobes-optimization").rfind('1', 0) != 0)
+        GTEST_SKIP() << "kprobes optimization is off";
+    const std::string t = guest::tracefs();
+    Reader r;
+    ASSERT_GT(r.pid, 0);
+    const std::string at = guest::body("vfs_read");
+    char listed[32];
+    std::snprintf(listed, sizeof(listed), "vfs_read+0x%x ", guest::body_offset());
+    auto stock = [&](bool on) {
+        auto s = on ? guest::sh("echo 'p:kvcome " + at + "' >> " + t +
+                                "/kprobe_events && echo 1 > " + t + "/events/kprobes/kvcome/enable")
+                    : guest::sh("echo 0 > " + t +
+                                "/events/kprobes/kvcome/enable && echo '-:kvcome' >> " + t +
+                                "/kprobe_events");
+        EXPECT_EQ(s.status, 0) << s.out;
+        // gone once the write to kprobe_events has returned
+        return on ? wait_for(listed, "[OPTIMIZED]", true, 3000) : s.status == 0;
+    };
+    int optimized = 0;
+    uint64_t total_reads = 0, total_hits = 0;
+    {
+        // 1. The view exists throughout; the stock kprobe comes and goes 3 times.
+        auto v = View::create(r.pid);
+        ASSERT_TRUE(v.ok()) << v.error().message();
+        ASSERT_TRUE(v.value().add_kprobe("vfs_read").ok());
+        uint64_t r0 = r.pause(), h0 = hits_of(v.value());
+        r.run();
+        for (int i = 0; i < 3; i++) {
+            optimized += stock(true);
+            EXPECT_TRUE(stock(false)) << "the stock kprobe did not go away";
+            usleep(300 * 1000); // the optimizer's delayed unoptimize lands
+        }
+        uint64_t r1 = r.pause(), h1 = hits_of(v.value());
+        EXPECT_EQ(h1 - h0, r1 - r0) << "kview hits vs the traced process's own count of reads";
+        total_reads += r1 - r0;
+        total_hits += h1 - h0;
+    }
+    // 2. The view is made right after the stock kprobe was removed (its jump
+    // is still over the address), and counts from its first read on.
+    for (int i = 0; i < 3; i++) {
+        optimized += stock(true);
+        uint64_t r0 = r.pause();
+        ASSERT_EQ(guest::sh("echo 0 > " + t +
+                            "/events/kprobes/kvcome/enable && echo '-:kvcome' >> " + t +
+                            "/kprobe_events")
+                      .status,
+                  0);
+        auto v = View::create(r.pid);
+        ASSERT_TRUE(v.ok()) << v.error().message();
+        ASSERT_TRUE(v.value().add_kprobe("vfs_read").ok());
+        r.run();
+        usleep(1500 * 1000);
+        uint64_t r1 = r.pause(), h = hits_of(v.value());
+        EXPECT_EQ(h, r1 - r0) << "view made during the lazy unoptimize, round " << i;
+        total_reads += r1 - r0;
+        total_hits += h;
+        auto s = v.value().stats();
+        ASSERT_TRUE(s.ok());
+        EXPECT_FALSE(s.value().hooks[0].flags & KVIEW_HOOK_LOST) << "the hook stayed lost";
+    }
+    {
+        // 3. ftrace attaches to the function (a stock kprobe at its entry is
+        // ftrace-based: the fentry call, just before the hook, changes) and
+        // leaves again between two comings and goings: the hook must come
+        // back each time all the same.
+        auto fentry = [&](bool on) {
+            auto s = on ? guest::sh("echo 'p:kvfentry vfs_read' >> " + t +
+                                    "/kprobe_events && echo 1 > " + t +
+                                    "/events/kprobes/kvfentry/enable")
+                        : guest::sh("echo 0 > " + t +
+                                    "/events/kprobes/kvfentry/enable && echo '-:kvfentry' >> " + t +
+                                    "/kprobe_events");
+            ASSERT_EQ(s.status, 0) << s.out;
+        };
+        fentry(true);
+        auto v = View::create(r.pid);
+        ASSERT_TRUE(v.ok()) << v.error().message();
+        ASSERT_TRUE(v.value().add_kprobe("vfs_read").ok());
+        uint64_t r0 = r.pause(), h0 = hits_of(v.value());
+        r.run();
+        optimized += stock(true);
+        EXPECT_TRUE(stock(false));
+        usleep(300 * 1000);
+        fentry(false);
+        optimized += stock(true);
+        EXPECT_TRUE(stock(false));
+        usleep(300 * 1000);
+        uint64_t r1 = r.pause(), h1 = hits_of(v.value());
+        EXPECT_EQ(h1 - h0, r1 - r0) << "with ftrace attaching to and leaving the function";
+        total_reads += r1 - r0;
+        total_hits += h1 - h0;
+        auto s = v.value().stats();
+        ASSERT_TRUE(s.ok());
+        EXPECT_FALSE(s.value().hooks[0].flags & KVIEW_HOOK_LOST) << "the hook stayed lost";
+    }
+    std::printf("[ figures  ] stock kprobe at %s optimized in %d of 8 rounds; the traced process "
+                "read %" PRIu64 " times, kview counted %" PRIu64 "\n",
+                at.c_str(), optimized, total_reads, total_hits);
+    EXPECT_GT(optimized, 0) << "premise: the stock kprobe must get optimized";
 }
 
 } // namespace
