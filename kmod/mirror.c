@@ -255,11 +255,12 @@ static void copy_around_hooks(const struct kview_page *p, u8 *dst,
  * Copy a shared write into @p. A hook's byte goes straight to its final
  * value: our int3 if the write leaves the hook pristine (a disarm, a jump
  * undone) or is its own site's jump, so the traced process misses no event
- * meanwhile; else the written byte, and the hook is lost. Every hook of the page is looked at:
- * the write may have undone a covering jump whose last byte written is not
- * the hook's own. When the write is read back through a view's tables
- * (readback_on_view()), that read must see exactly the written bytes: the
- * hooks it covers go back only after it (replant_after_readback()).
+ * meanwhile; else the written byte, and the hook is lost. Every hook of the
+ * page is looked at: the write may have undone a covering jump whose last
+ * byte written is not the hook's own. When the write is read back through a
+ * view's tables (readback_on_view()), that read must see exactly the
+ * written bytes: the hooks it covers go back only after it
+ * (replant_after_readback()).
  */
 static void mirror_page(struct kview_page *p, unsigned int off,
 			const u8 *src, size_t len, bool on_view)
