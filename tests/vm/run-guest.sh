@@ -325,7 +325,9 @@ if ((${#fails[@]})); then
 		sed "s/^/[$variant] /" <<<"$failed"
 		echo "----"
 	fi
-	grep -E '\[  FAILED  \]|^run-suite: .*FAILED|^kview-fuzz: (LEAK|.*FAIL)' "$console" | grep -v 'listed below' | head -n 30 | sed "s/^/[$variant] /"
+	# (|| true: a run without such lines, e.g. an oops before any test, must
+	# still reach its verdict line under set -e)
+	grep -E '\[  FAILED  \]|^run-suite: .*FAILED|^kview-fuzz: (LEAK|.*FAIL)' "$console" | grep -v 'listed below' | head -n 30 | sed "s/^/[$variant] /" || true
 	msg=${fails[0]}
 	for f in "${fails[@]:1}"; do msg+="; $f"; done
 	verdict 1 "$msg"
