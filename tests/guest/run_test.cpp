@@ -13,8 +13,10 @@
 #include <cstdlib>
 #include <map>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -254,8 +256,36 @@ pid_t run_in_background(pid_t p, const std::string& tool, const std::string& out
     return k;
 }
 
+// Where @pid and its descendants are blocked (kernel stack, syscall, state):
+// printed before a hung kview run is killed, so that a failure says why.
+void dump_tree(pid_t pid) {
+    std::vector<pid_t> tree = {pid};
+    for (size_t i = 0; i < tree.size(); i++) {
+        std::string kids =
+            guest::sh("cat /proc/" + std::to_string(tree[i]) + "/task/*/children 2>/dev/null").out;
+        std::istringstream in(kids);
+        for (pid_t c; in >> c;)
+            tree.push_back(c);
+    }
+    auto line = [](std::string v) {
+        while (!v.empty() && v.back() == '\n')
+            v.pop_back();
+        return v;
+    };
+    for (pid_t t : tree) {
+        const std::string d = "/proc/" + std::to_string(t) + "/";
+        std::printf("[ hung     ] pid %d %s state %s syscall %s wchan %s\n%s", t,
+                    line(guest::read_file(d + "comm")).c_str(),
+                    line(guest::sh("awk '/^State/{print $2}' " + d + "status 2>&1").out).c_str(),
+                    line(guest::read_file(d + "syscall")).c_str(),
+                    line(guest::read_file(d + "wchan")).c_str(),
+                    guest::read_file(d + "stack").c_str());
+    }
+}
+
 // SIGINT to @pid (kview run passes it on: bpftrace prints its maps), then
-// wait for it at most @limit; SIGKILL if it is still there. False if it was.
+// wait for it at most @limit; SIGKILL if it is still there (after printing
+// where its processes are blocked). False if it was.
 bool stop_within(pid_t pid, std::chrono::seconds limit) {
     kill(pid, SIGINT);
     auto t0 = std::chrono::steady_clock::now();
@@ -264,6 +294,7 @@ bool stop_within(pid_t pid, std::chrono::seconds limit) {
             return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    dump_tree(pid);
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
     return false;
