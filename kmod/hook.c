@@ -42,11 +42,16 @@ static void sites_retire(bool all);
  * disabled, so the flag is cleared under kprobe_mutex, as the kprobe core
  * changes flags; nothing arms on a child's flag.
  */
+static void site_child_enable_locked(struct kview_site *s)
+{
+	if (!list_empty(&s->kp.list))
+		s->kp.flags &= ~KPROBE_FLAG_DISABLED;
+}
+
 static void site_child_enable(struct kview_site *s)
 {
 	mutex_lock(kv_sym.kprobe_mutex);
-	if (!list_empty(&s->kp.list))
-		s->kp.flags &= ~KPROBE_FLAG_DISABLED;
+	site_child_enable_locked(s);
 	mutex_unlock(kv_sym.kprobe_mutex);
 }
 
@@ -69,8 +74,7 @@ static void site_quiet(struct kview_site *s)
 	if (disable_kprobe(&s->kp))
 		return;
 	if (mutex_trylock(kv_sym.kprobe_mutex)) {
-		if (!list_empty(&s->kp.list))
-			s->kp.flags &= ~KPROBE_FLAG_DISABLED;
+		site_child_enable_locked(s);
 		mutex_unlock(kv_sym.kprobe_mutex);
 		return;
 	}

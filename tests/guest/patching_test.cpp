@@ -357,15 +357,20 @@ TEST(Patching, StockKprobeComingAndGoingAtTheHookLosesNoEvent) {
     const std::string at = guest::body("vfs_read");
     char listed[32];
     std::snprintf(listed, sizeof(listed), "vfs_read+0x%x ", guest::body_offset());
-    auto stock = [&](bool on) {
-        auto s = on ? guest::sh("echo 'p:kvcome " + at + "' >> " + t +
-                                "/kprobe_events && echo 1 > " + t + "/events/kprobes/kvcome/enable")
-                    : guest::sh("echo 0 > " + t +
-                                "/events/kprobes/kvcome/enable && echo '-:kvcome' >> " + t +
-                                "/kprobe_events");
+    // A stock kprobe event @name at @where added and enabled, or disabled
+    // and removed (gone once the write to kprobe_events has returned).
+    auto event = [&](const std::string& name, const std::string& where, bool on) {
+        auto s = on ? guest::sh("echo 'p:" + name + " " + where + "' >> " + t +
+                                "/kprobe_events && echo 1 > " + t + "/events/kprobes/" + name +
+                                "/enable")
+                    : guest::sh("echo 0 > " + t + "/events/kprobes/" + name +
+                                "/enable && echo '-:" + name + "' >> " + t + "/kprobe_events");
         EXPECT_EQ(s.status, 0) << s.out;
-        // gone once the write to kprobe_events has returned
-        return on ? wait_for(listed, "[OPTIMIZED]", true, 3000) : s.status == 0;
+        return s.status == 0;
+    };
+    auto stock = [&](bool on) {
+        bool ok = event("kvcome", at, on);
+        return on ? wait_for(listed, "[OPTIMIZED]", true, 3000) : ok;
     };
     int optimized = 0;
     uint64_t total_reads = 0, total_hits = 0;
@@ -391,11 +396,7 @@ TEST(Patching, StockKprobeComingAndGoingAtTheHookLosesNoEvent) {
     for (int i = 0; i < 3; i++) {
         optimized += stock(true);
         uint64_t r0 = r.pause();
-        ASSERT_EQ(guest::sh("echo 0 > " + t +
-                            "/events/kprobes/kvcome/enable && echo '-:kvcome' >> " + t +
-                            "/kprobe_events")
-                      .status,
-                  0);
+        ASSERT_TRUE(stock(false));
         auto v = View::create(r.pid);
         ASSERT_TRUE(v.ok()) << v.error().message();
         ASSERT_TRUE(v.value().add_kprobe("vfs_read").ok());
@@ -414,15 +415,7 @@ TEST(Patching, StockKprobeComingAndGoingAtTheHookLosesNoEvent) {
         // ftrace-based: the fentry call, just before the hook, changes) and
         // leaves again between two comings and goings: the hook must come
         // back each time all the same.
-        auto fentry = [&](bool on) {
-            auto s = on ? guest::sh("echo 'p:kvfentry vfs_read' >> " + t +
-                                    "/kprobe_events && echo 1 > " + t +
-                                    "/events/kprobes/kvfentry/enable")
-                        : guest::sh("echo 0 > " + t +
-                                    "/events/kprobes/kvfentry/enable && echo '-:kvfentry' >> " + t +
-                                    "/kprobe_events");
-            ASSERT_EQ(s.status, 0) << s.out;
-        };
+        auto fentry = [&](bool on) { ASSERT_TRUE(event("kvfentry", "vfs_read", on)); };
         fentry(true);
         auto v = View::create(r.pid);
         ASSERT_TRUE(v.ok()) << v.error().message();
